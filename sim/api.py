@@ -4,6 +4,7 @@ description, results as a pandas DataFrame. The CLI is a thin shell around these
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -13,7 +14,13 @@ from pruning.zoo import build_model, input_shape
 from sim.estimator import estimate
 from sim.workload import Workload, extract_workload
 
-__all__ = ["estimate_network", "profile_workloads", "resolve_hardware", "resolve_profile"]
+__all__ = [
+    "estimate_network", "estimate_workloads", "han_form_table", "measured_workloads", "profile_workloads",
+    "resolve_hardware", "resolve_profile",
+]
+
+if TYPE_CHECKING:
+    import torch
 
 
 def resolve_hardware(hw: str | Path | Accelerator) -> Accelerator:
@@ -59,9 +66,55 @@ def estimate_network(
     :data:`sim.estimator.RESULT_COLUMNS`. Same arguments and seed, same numbers."""
     accelerator = resolve_hardware(hw)
     density_profile = resolve_profile(model, profile, profile_file)
-    frames = [
-        estimate(workload, accelerator).assign(variant=variant)
-        for variant, workload in profile_workloads(model, density_profile, seed).items()
-    ]
-    results = pd.concat(frames, ignore_index=True)
+    return estimate_workloads(profile_workloads(model, density_profile, seed), accelerator)
+
+
+def measured_workloads(models: dict[str, "torch.nn.Module"], sample, name: str) -> dict[str, Workload]:
+    """Workloads of trained models (e.g. ``{"dense": ..., "pruned": ...}``) with masks from the
+    models and activation densities measured on ``sample`` (a batch, e.g. test images)."""
+    return {variant: extract_workload(model, sample=sample, name=name) for variant, model in models.items()}
+
+
+def estimate_workloads(workloads: dict[str, Workload], hw: str | Path | Accelerator = "han45nm") -> pd.DataFrame:
+    """:func:`sim.estimator.estimate` of each workload, tagged with its variant (same columns as
+    :func:`estimate_network`)."""
+    accelerator = resolve_hardware(hw)
+    results = pd.concat(
+        [estimate(workload, accelerator).assign(variant=variant) for variant, workload in workloads.items()],
+        ignore_index=True,
+    )
     return results[["variant", *[c for c in results.columns if c != "variant"]]]
+
+
+def han_form_table(dense: Workload, pruned: Workload) -> pd.DataFrame:
+    """Han et al. 2015 Tables 2–5 for our own run: per compute layer Weights, FLOP (2 per MAC,
+    dense), Act% (density of the layer's output activations after its nonlinearity, measured:
+    the next compute layer's input density; 100% for the last layer, as Han prints), Weights%
+    kept and FLOP% left (Weights% × input density); and the network total."""
+    rows = []
+    layers = pruned.compute_layers
+    for index, layer in enumerate(layers):
+        act = layers[index + 1].input_density if index + 1 < len(layers) else 1.0
+        dense_layer = dense.layer(layer.name)
+        flop_kept = 2 * layer.dense_macs * layer.weight_density * layer.input_density
+        rows.append({
+            "layer": layer.name,
+            "weights": dense_layer.weight_count,
+            "flop": 2 * dense_layer.dense_macs,
+            "act_pct": 100 * act,
+            "weights_pct": 100 * layer.weight_density,
+            "flop_pct": 100 * flop_kept / (2 * layer.dense_macs),
+            "flop_kept": flop_kept,
+            "nonzero_weights": layer.nonzero_weights,
+        })
+    table = pd.DataFrame(rows)
+    total = {
+        "layer": "total",
+        "weights": int(table["weights"].sum()),
+        "flop": int(table["flop"].sum()),
+        "act_pct": float("nan"),
+        "weights_pct": 100 * table["nonzero_weights"].sum() / table["weights"].sum(),
+        "flop_pct": 100 * table["flop_kept"].sum() / table["flop"].sum(),
+    }
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    return table.drop(columns=["flop_kept", "nonzero_weights"])
