@@ -7,6 +7,7 @@ Bad input ends with one line on stderr naming what is wrong and what would be va
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -18,14 +19,16 @@ from hwmodels.energy import UnknownEnergyError
 from hwmodels.hardware import HardwareError, available_presets, load_hardware
 from pruning.profiles import ProfileError, available_profiles
 from pruning.zoo import MODEL_NAMES, UnknownModelError
+from pruning.datasets import DATASETS, DataError
 from sim.api import estimate_network
+from sim.jobs import DENSITY_SOURCES, JobError, PruneSettings, parse_target
 from sim.report import OutputError, check_writable, comparison_table, render_files, write_files
 from sim.workload import WorkloadError
 
 __all__ = ["main"]
 
 USER_ERRORS = (HardwareError, ProfileError, UnknownModelError, UnknownEnergyError, WorkloadError,
-               OutputError)
+               OutputError, DataError, JobError)
 DEMO_MODELS = ("lenet-300-100", "lenet-5", "alexnet", "vgg-16")
 
 
@@ -99,6 +102,51 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prune(args: argparse.Namespace) -> int:
+    from sim.jobs import run_prune
+
+    settings = PruneSettings(
+        model=args.model, data=args.data, target_density=parse_target(args.target), iterations=args.iterations,
+        layer_densities=args.layer_densities, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+        regularization=args.regularization, reg_strength=args.reg_strength, retrain_epochs=args.retrain_epochs,
+        retrain_lr=args.retrain_lr, retrain_regularization=args.retrain_regularization,
+        separate_conv_fc=args.separate_conv_fc, max_accuracy_drop=args.max_accuracy_drop, seed=args.seed,
+        hw=args.hw, activation_samples=args.activation_samples, data_dir=args.data_dir, download=args.download)
+    load_hardware(settings.hw)  # a bad --hw fails now, not after training
+    run_dir = Path(args.run_dir or f"runs/{args.model}-{args.data}-{args.target}-seed{args.seed}")
+    check_writable(run_dir)
+    summary = run_prune(settings, run_dir, resume=args.resume, progress=not args.quiet)
+    print(json.dumps(summary, indent=2))
+    print(f"wrote {run_dir}/report/report.md")
+    return 0
+
+
+def _cmd_tradeoff(args: argparse.Namespace) -> int:
+    from pruning.datasets import load_dataset
+    from pruning.figures import tradeoff_plot
+    from pruning.tradeoff import tradeoff
+    from pruning.zoo import build_model
+    from sim.report import to_markdown
+
+    settings = PruneSettings(model=args.model, data=args.data, epochs=args.epochs, retrain_epochs=args.retrain_epochs,
+                             seed=args.seed, data_dir=args.data_dir)
+    fractions = [float(f) for f in args.fractions.split(",")]
+    if not all(0.0 < f < 1.0 for f in fractions):
+        raise JobError(f"--fractions '{args.fractions}': each pruned fraction must lie in (0, 1)")
+    out = Path(args.out)
+    check_writable(out)
+    data = load_dataset(args.data, data_dir=args.data_dir, seed=args.seed)
+    table = tradeoff(lambda: build_model(args.model, seed=args.seed), data, fractions, settings.train_config(),
+                     settings.retrain_config(), seed=args.seed, progress=not args.quiet)
+    title = f"{args.model} on {args.data}: accuracy against parameters pruned (Han 2015 Fig. 5)"
+    wide = table.pivot(index="pruned_fraction", columns="method", values="accuracy").reset_index()
+    write_files(out, {"tradeoff.csv": table.to_csv(index=False), "tradeoff.png": tradeoff_plot(table, title),
+                      "tradeoff.md": f"# {title}\n\nTest accuracy.\n\n" + to_markdown(wide)})
+    print(wide.to_string(index=False))
+    print(f"wrote {out}/tradeoff.md")
+    return 0
+
+
 def _cmd_hw(args: argparse.Namespace) -> int:
     if args.hw_command == "list":
         for name in available_presets():
@@ -144,6 +192,55 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--hw", default="han45nm", help="hardware preset or YAML file (default han45nm)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_cmd_demo)
+
+    prune = commands.add_parser(
+        "prune", help="train, prune (Han 2015) and retrain on MNIST-like data; report accuracy and energy",
+        description="Train a network, prune it with Han et al.'s method (iterative prune and retrain), "
+                    "export it sparse, and estimate its energy dense vs pruned from the measured masks and "
+                    "activations. Everything lands in --run-dir; --resume continues a killed run.")
+    prune.add_argument("--model", default="lenet-300-100", help="lenet-300-100 or lenet-5")
+    prune.add_argument("--data", default="mnist", help=f"data set: {', '.join(DATASETS)}")
+    prune.add_argument("--data-dir", help="folder holding the IDX files (else $PRUNESIM_DATA, ../shared/data, cache)")
+    prune.add_argument("--download", action="store_true", help="download the data set if it is not found")
+    prune.add_argument("--target", default="12x", help="compression (12x) or kept fraction (0.08); default 12x")
+    prune.add_argument("--iterations", type=int, default=3, help="prune → retrain rounds (1 = one-shot)")
+    prune.add_argument("--layer-densities", default="auto", choices=DENSITY_SOURCES,
+                       help="how the target splits over layers (default auto: Han's per-layer ratios)")
+    prune.add_argument("--epochs", type=int, help="dense training epochs (default per network)")
+    prune.add_argument("--lr", type=float, help="dense training learning rate (default per network)")
+    prune.add_argument("--batch-size", type=int)
+    prune.add_argument("--regularization", default="l2", choices=("l1", "l2", "none"))
+    prune.add_argument("--reg-strength", type=float)
+    prune.add_argument("--retrain-epochs", type=int, default=6)
+    prune.add_argument("--retrain-lr", type=float, help="default: 1/10 of --lr (Han)")
+    prune.add_argument("--retrain-regularization", default="l2", choices=("l1", "l2", "none"))
+    prune.add_argument("--separate-conv-fc", action="store_true",
+                       help="retrain conv layers with FC fixed, then FC with conv fixed (Han §3.3)")
+    prune.add_argument("--max-accuracy-drop", type=float, default=0.005,
+                       help="with --layer-densities sensitivity: allowed drop per layer (default 0.005)")
+    prune.add_argument("--hw", default="han45nm", help="hardware for the energy estimate (default han45nm)")
+    prune.add_argument("--activation-samples", type=int, default=2000,
+                       help="test images on which activation densities are measured")
+    prune.add_argument("--run-dir", help="run folder (default runs/MODEL-DATA-TARGET-seedN)")
+    prune.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    prune.add_argument("--seed", type=int, default=0)
+    prune.add_argument("--quiet", action="store_true", help="no progress bars")
+    prune.set_defaults(run=_cmd_prune)
+
+    trade = commands.add_parser(
+        "tradeoff", help="Han Fig. 5: accuracy vs parameters pruned, L1/L2, with/without retraining, iterative",
+        description="Train with L1 and with L2, prune to each fraction one-shot (with and without "
+                    "retraining) and iteratively, and plot test accuracy against the fraction pruned.")
+    trade.add_argument("--model", default="lenet-300-100")
+    trade.add_argument("--data", default="mnist")
+    trade.add_argument("--data-dir")
+    trade.add_argument("--fractions", default="0.5,0.7,0.8,0.9,0.95,0.98", help="pruned fractions, comma-separated")
+    trade.add_argument("--epochs", type=int, help="dense training epochs (default per network)")
+    trade.add_argument("--retrain-epochs", type=int, default=3)
+    trade.add_argument("--seed", type=int, default=0)
+    trade.add_argument("--out", default="reports/tradeoff")
+    trade.add_argument("--quiet", action="store_true")
+    trade.set_defaults(run=_cmd_tradeoff)
 
     hw = commands.add_parser("hw", help="list or show hardware presets")
     hw_commands = hw.add_subparsers(dest="hw_command", required=True, parser_class=_Parser)
