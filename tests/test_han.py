@@ -16,7 +16,6 @@ import pytest
 import torch
 from torch import nn
 from torch.nn.utils import prune
-from torch.utils.data import TensorDataset
 
 import pruning.han as han
 import pruning.train
@@ -30,28 +29,14 @@ from pruning.profiles import load_profile
 from pruning.runs import han_prune, load_checkpoint
 from pruning.train import TrainConfig, evaluate
 from pruning.zoo import build_model
+from synthetic import blobs
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # The test machines' cores are shared: under load, several intra-op threads spin
-    # against each other and a tiny training takes 50x longer. Restored afterwards.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
-def _blobs(n: int, seed: int) -> TensorDataset:
-    """Two Gaussian blobs of 1x28x28 images around fixed random centres, labels 0/1."""
-    centres = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(1234))
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 2, (n,), generator=g)
-    x = centres[y] + 1.5 * torch.randn(n, 1, 28, 28, generator=g)
-    return TensorDataset(x.float(), y.long())
 
 
-DATA = SimpleNamespace(train=_blobs(192, 1), val=_blobs(64, 2), test=_blobs(64, 3))
+DATA = SimpleNamespace(train=blobs(192, 1), val=blobs(64, 2), test=blobs(64, 3))
 
 
 def _outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from pruning.datasets import load_dataset
 from pruning.magnitude import prunable_layers, weight_density
@@ -73,7 +72,6 @@ def test_prune_rejects_bad_settings_in_one_line(tmp_path):
 
 
 def test_tradeoff_curves_on_a_small_mnist_subset():
-    torch.set_num_threads(1)
     data = load_dataset("mnist", limit=2000, val_size=500)
     config = TrainConfig(epochs=1, lr=0.05, batch_size=128, reg_strength=1e-4)
     table = tradeoff(lambda: build_model("lenet-300-100", seed=0), data, [0.5, 0.9],

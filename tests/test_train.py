@@ -10,33 +10,18 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import TensorDataset
 
 from pruning.magnitude import prunable_layers, prune_to_density
 from pruning.train import TrainConfig, evaluate, learning_rate, train
 from pruning.zoo import build_model
+from synthetic import blobs
 
 
-def _blobs(n: int, seed: int) -> TensorDataset:
-    """Two Gaussian blobs of 1x28x28 images around fixed random centres, labels 0/1."""
-    centres = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(1234))
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 2, (n,), generator=g)
-    x = centres[y] + 1.5 * torch.randn(n, 1, 28, 28, generator=g)
-    return TensorDataset(x.float(), y.long())
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # The test machines' cores are shared: under load, several intra-op threads spin
-    # against each other and a tiny training takes 50x longer. Restored afterwards.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
-DATA = SimpleNamespace(train=_blobs(256, 1), val=_blobs(64, 2), test=_blobs(64, 3))
+DATA = SimpleNamespace(train=blobs(256, 1), val=blobs(64, 2), test=blobs(64, 3))
 
 
 class _SpySGD(torch.optim.SGD):

@@ -1,0 +1,13 @@
+"""Tiny synthetic data for training tests (real data: tests/test_datasets.py, tests/test_jobs.py)."""
+
+import torch
+from torch.utils.data import TensorDataset
+
+
+def blobs(n: int, seed: int) -> TensorDataset:
+    """Two Gaussian blobs of 1x28x28 images around fixed random centres, labels 0/1."""
+    centres = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(1234))
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 2, (n,), generator=generator)
+    images = centres[labels] + 1.5 * torch.randn(n, 1, 28, 28, generator=generator)
+    return TensorDataset(images.float(), labels.long())
