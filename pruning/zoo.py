@@ -166,22 +166,28 @@ _BUILDERS: dict[str, Callable[[], nn.Sequential]] = {
 
 
 def _init_weights(model: nn.Module, generator: torch.Generator) -> None:
-    """He/Kaiming normal (fan_in, ReLU gain) weights and zero biases for every conv/fc layer.
+    """He/Kaiming normal weights (fan_in) and zero biases for every conv/fc layer, with the
+    ReLU gain √2 only where a ReLU follows the layer and gain 1 elsewhere (LeNet-5's convs,
+    which Caffe follows by pooling only, and every classifier layer).
 
-    Why: He et al. 2015 keep the activation variance constant through ReLU layers, so a
-    network built here trains from scratch on MNIST (the LeNets, Han Table 1) without
-    further tuning; zero biases are the usual Caffe/torchvision choice. Layers are visited
-    in model order with one generator, so the weights depend only on the seed.
+    Why: He et al. 2015 keep the activation variance constant through ReLU layers; a layer
+    that no ReLU follows halves no variance, so √2 would double it at every such layer. With
+    √2 on LeNet-5's two convs, SGD at Caffe's learning rate 0.01 diverges on MNIST; with gain 1
+    it trains (BENCHMARKS.md). Zero biases are the usual Caffe/torchvision choice. Layers are
+    visited in model order with one generator, so the weights depend only on the seed.
     """
-    for module in model.modules():
+    children = list(model.children())
+    for index, module in enumerate(children):
         if isinstance(module, (nn.Conv2d, nn.Linear)):
+            followed_by_relu = index + 1 < len(children) and isinstance(children[index + 1], nn.ReLU)
             # fan_in of a grouped conv is (in/groups)*kh*kw, which torch derives from the
             # weight's shape, so grouped AlexNet layers get the right scale too.
-            nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu",
+            nn.init.kaiming_normal_(module.weight, mode="fan_in",
+                                    nonlinearity="relu" if followed_by_relu else "linear",
                                     generator=generator)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-        elif any(True for _ in module.parameters(recurse=False)):
+        elif any(True for _ in module.parameters(recurse=True)):
             # Guard: a parameterised module we do not initialise would keep the
             # uninitialised memory left by to_empty() below.
             raise TypeError(f"no initialiser for {type(module).__name__}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from pruning.profiles import ProfileError, available_profiles
 from pruning.zoo import MODEL_NAMES, UnknownModelError
 from pruning.datasets import DATASETS, DataError
 from sim.api import estimate_network
-from sim.jobs import DENSITY_SOURCES, JobError, PruneSettings, parse_target
+from sim.jobs import DENSITY_SOURCES, JobError, PruneSettings, parse_target, run_prune, settings_match
 from sim.report import OutputError, check_writable, comparison_table, render_files, to_markdown, write_files
 from sim.workload import WorkloadError
 
@@ -93,14 +94,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for model, files in outputs.items():
         write_files(out / model, files)
 
-    from sim.jobs import run_prune
-
     # A short schedule of the real thing (BENCHMARKS.md has the full one): LeNet-300-100
     # trained on MNIST, pruned 12x in three rounds, energy from the measured masks.
     print("\nLeNet-300-100 on MNIST: train, prune 12x in 3 rounds, retrain (short demo schedule)")
     settings = PruneSettings(model="lenet-300-100", data="mnist", epochs=8, retrain_epochs=2, iterations=3,
                              seed=args.seed, hw=args.hw, download=True)
-    pruned = run_prune(settings, out / "lenet-300-100-mnist", resume=True, progress=True)
+    run_dir = out / "lenet-300-100-mnist"
+    if (run_dir / "settings.json").exists() and not settings_match(settings, run_dir):
+        shutil.rmtree(run_dir)  # the demo's own output from other settings: redo it, don't fail
+    pruned = run_prune(settings, run_dir, resume=True, progress=True)
     write_files(out, {
         "summary.csv": summary.to_csv(index=False),
         "summary.md": "# prunesim demo\n\n## Han 2015 profiles on " + args.hw + "\n\n" + to_markdown(summary)
@@ -115,8 +117,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_prune(args: argparse.Namespace) -> int:
-    from sim.jobs import run_prune
-
     settings = PruneSettings(
         model=args.model, data=args.data, target_density=parse_target(args.target), iterations=args.iterations,
         layer_densities=args.layer_densities, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,

@@ -37,7 +37,10 @@ from sim.api import estimate_workloads, han_form_table, measured_workloads
 from sim.estimator import totals
 from sim.report import render_files, to_markdown, write_files
 
-__all__ = ["DENSITY_SOURCES", "JobError", "PruneSettings", "TRAINING_DEFAULTS", "run_prune", "scale_densities"]
+__all__ = [
+    "DENSITY_SOURCES", "JobError", "PruneSettings", "TRAINING_DEFAULTS", "parse_target", "run_prune",
+    "scale_densities", "settings_match",
+]
 
 DENSITY_SOURCES = ("auto", "uniform", "han2015", "sensitivity")
 
@@ -46,10 +49,10 @@ class JobError(ValueError):
 
 
 # Per-network training defaults, found on MNIST on this project's 2-core machine (BENCHMARKS.md):
-# LeNet-5 (no ReLU after its convs, as in Caffe) diverges at lr 0.01 with momentum 0.9.
+# LeNet-5 uses Caffe's lr 0.01 (it trains once its ReLU-less convs get gain-1 init: pruning/zoo.py).
 TRAINING_DEFAULTS = {
-    "lenet-300-100": {"epochs": 30, "lr": 0.05, "batch_size": 128, "reg_strength": 1e-4},
-    "lenet-5": {"epochs": 20, "lr": 0.005, "batch_size": 64, "reg_strength": 5e-4},
+    "lenet-300-100": {"epochs": 40, "lr": 0.05, "batch_size": 128, "reg_strength": 5e-4},
+    "lenet-5": {"epochs": 20, "lr": 0.01, "batch_size": 64, "reg_strength": 5e-4},
 }
 
 
@@ -175,6 +178,16 @@ def _layer_densities(settings: PruneSettings, dense: torch.nn.Module, data, run_
     return scale_densities(base, counts, settings.target_density), table
 
 
+def _settings_text(settings: PruneSettings) -> str:
+    return json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True) + "\n"
+
+
+def settings_match(settings: PruneSettings, run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds a run made with exactly these settings."""
+    path = Path(run_dir) / "settings.json"
+    return path.exists() and path.read_text() == _settings_text(settings)
+
+
 def run_prune(settings: PruneSettings, run_dir: str | Path, resume: bool = False, progress: bool = True) -> dict:
     """Run the job into ``run_dir`` (see module docstring); returns the summary written to
     ``report/summary.json``. A killed job continues with ``resume=True`` from the last
@@ -183,8 +196,8 @@ def run_prune(settings: PruneSettings, run_dir: str | Path, resume: bool = False
     if (run_dir / "settings.json").exists() and not resume:
         raise JobError(f"run folder '{run_dir}' already holds a run; pass --resume to continue it "
                               "or choose another --run-dir")
-    settings_text = json.dumps(dataclasses.asdict(settings), indent=2, sort_keys=True) + "\n"
-    if (run_dir / "settings.json").exists() and (run_dir / "settings.json").read_text() != settings_text:
+    settings_text = _settings_text(settings)
+    if (run_dir / "settings.json").exists() and not settings_match(settings, run_dir):
         raise JobError(f"--resume: the settings differ from those in {run_dir / 'settings.json'}")
     started = time.perf_counter()
     data = load_dataset(settings.data, data_dir=settings.data_dir, seed=settings.seed,

@@ -249,15 +249,18 @@ def test_global_rng_untouched():
     assert torch.equal(m1.fc1.weight, m2.fc1.weight)
 
 
-def test_he_normal_init_and_zero_biases():
+def test_he_normal_init_with_relu_gain_only_before_relu_and_zero_biases():
     model = build_model("lenet-300-100", seed=0)
     # fc1: 235,200 draws, std sqrt(2 / fan_in); the sample std is within ~0.3% of it.
     std = model.fc1.weight.std().item()
     assert std == pytest.approx(math.sqrt(2 / 784), rel=0.01)
     assert abs(model.fc1.weight.mean().item()) < 1e-3
-    # grouped conv: fan_in = (in / groups) * kh * kw
-    conv = build_model("lenet-5").conv2
-    assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / (20 * 25)), rel=0.02)
+    # LeNet-5's conv2 is followed by pooling, not ReLU: gain 1, std sqrt(1 / fan_in),
+    # fan_in = in * kh * kw = 20 * 25. Classifier layers likewise (no ReLU after them).
+    lenet5 = build_model("lenet-5")
+    assert lenet5.conv2.weight.std().item() == pytest.approx(math.sqrt(1 / (20 * 25)), rel=0.02)
+    assert lenet5.fc1.weight.std().item() == pytest.approx(math.sqrt(2 / 800), rel=0.01)  # ReLU follows
+    assert model.fc3.weight.std().item() == pytest.approx(math.sqrt(1 / 100), rel=0.05)
     for m in (model, build_model("lenet-5")):
         assert all(torch.count_nonzero(p) == 0 for n, p in m.named_parameters()
                    if n.endswith("bias"))
