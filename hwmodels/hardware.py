@@ -7,11 +7,21 @@ so swapping the table changes no description and no simulator code.
 The core of prunesim takes :class:`Accelerator` objects only; :func:`load_hardware` is the one
 place where untrusted YAML becomes such an object. Every error names the file and the field, and
 says what would be valid.
+
+Two kinds of MAC array: ``ideal`` (a bag of MAC units, for the analytical estimator) and
+``systolic`` (a rows x cols systolic array running a ``dataflow``: ``ws`` weight-, ``os`` output-
+or ``is`` input-stationary, simulated by :mod:`sim.engine`). Checks made at load, beyond types and
+ranges: the energy table named by ``energy.table`` must price the MAC precision
+(``mac_array.precision``) and the DRAM interface (``dram.interface``), so an int16 array is
+rejected with the Horowitz table (it has no 16-bit integer multiply); a systolic array needs a
+dataflow, cannot ``skip`` zeros (a dense array has no way to find the non-zeros) and every buffer
+must hold one array-sized (rows x cols) tile of each operand it holds.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,9 +30,12 @@ import yaml
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
+from hwmodels.energy import UnknownEnergyError, load_energy_table
+
 __all__ = [
     "Accelerator",
     "Buffer",
+    "Dataflow",
     "Dram",
     "EnergyRef",
     "HardwareError",
@@ -32,11 +45,22 @@ __all__ = [
     "WeightFormat",
     "available_presets",
     "load_hardware",
+    "min_tile_bytes",
+    "operand_bits",
 ]
 
 
 class HardwareError(ValueError):
     """A hardware description that cannot be used; the message names the file and the field."""
+
+
+class _FieldError(ValueError):
+    """A cross-field check that failed; ``field`` is the path relative to the object checked, so
+    :func:`_format_error` can name the full path of the field at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
 
 
 _STRICT = ConfigDict(extra="forbid")
@@ -48,26 +72,81 @@ ZeroHandling = Literal["execute", "gate", "skip"]
 
 DataKind = Literal["weights", "inputs", "outputs"]
 
+Dataflow = Literal["ws", "os", "is"]
+"""What stays in the PEs of a systolic array: weights (``ws``), outputs (``os``) or inputs
+(``is``); Samajdar et al., SCALE-Sim, arXiv:1811.02883, Sec. II."""
+
+Overflow = Literal["saturate", "wrap"]
+"""What an int accumulator does with a sum outside its range: clamp to the range or wrap modulo
+2**accumulator_bits (two's complement)."""
+
+_IEEE_BITS = (16, 32, 64)  # numpy float16/float32/float64: the fp widths the numerics can run
+
 
 @dataclass(frozen=True, config=_STRICT)
 class Precision:
-    """Arithmetic of the MAC units. ``bits`` is the width of weights and activations."""
+    """Arithmetic of the MAC units. ``bits`` is the width of weights and activations,
+    ``accumulator_bits`` that of partial sums (>= ``bits``). ``fp``: IEEE 754 widths only (16, 32
+    or 64). ``overflow`` is for ``int`` only; omitted, an int accumulator saturates."""
 
     dtype: Literal["int", "fp"]
     bits: Annotated[int, Field(gt=0, le=64)]
     accumulator_bits: Annotated[int, Field(gt=0, le=64)]
+    overflow: Overflow | None = None
+
+    def __post_init__(self) -> None:
+        if self.accumulator_bits < self.bits:
+            raise _FieldError("accumulator_bits", f"{self.accumulator_bits} is narrower than the operands; "
+                              f"valid: >= bits ({self.bits})")
+        if self.dtype == "fp":
+            if self.overflow is not None:
+                raise _FieldError("overflow", "applies to dtype 'int' only (fp rounds as IEEE 754); "
+                                  "valid: omit it")
+            for name in ("bits", "accumulator_bits"):
+                if getattr(self, name) not in _IEEE_BITS:
+                    raise _FieldError(name, f"{getattr(self, name)} is not an IEEE 754 width; "
+                                      f"valid for fp: {', '.join(map(str, _IEEE_BITS))}")
+
+    @property
+    def overflow_mode(self) -> str:
+        """``saturate`` or ``wrap`` for int (``saturate`` when not given); ``ieee`` for fp."""
+        return "ieee" if self.dtype == "fp" else (self.overflow or "saturate")
 
 
 @dataclass(frozen=True, config=_STRICT)
 class MacArray:
-    """The compute array. ``rows × cols`` MAC units each finish one MAC per cycle."""
+    """The compute array. ``rows × cols`` MAC units each finish one MAC per cycle.
 
-    kind: Literal["ideal"]
+    ``ideal``: MAC units fed perfectly (the estimator's model). ``systolic``: a rows × cols
+    systolic array running ``dataflow`` (required; fill and drain cost cycles, see
+    :mod:`sim.systolic`); being dense, it executes or gates zero operands but cannot skip them.
+    """
+
+    kind: Literal["ideal", "systolic"]
     rows: Annotated[int, Field(gt=0)]
     cols: Annotated[int, Field(gt=0)]
     precision: Precision
     zero_weights: ZeroHandling = "execute"
     zero_activations: ZeroHandling = "execute"
+    dataflow: Dataflow | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind != "systolic":
+            if self.dataflow is not None:
+                raise _FieldError("dataflow", f"applies to kind 'systolic' only, not '{self.kind}'; "
+                                  "valid: omit it")
+            return
+        if self.dataflow is None:
+            raise _FieldError("dataflow", "required for kind 'systolic'; valid: 'ws', 'os', 'is'")
+        for name in ("zero_weights", "zero_activations"):
+            if getattr(self, name) == "skip":
+                raise _FieldError(name, "'skip' is not valid for a dense systolic array (finding the "
+                                  "non-zeros needs a sparse dataflow, not modelled yet); "
+                                  "valid: 'execute', 'gate'")
+
+    @property
+    def is_systolic(self) -> bool:
+        return self.kind == "systolic"
 
     @property
     def macs_per_cycle(self) -> int:
@@ -157,6 +236,46 @@ class Accelerator:
                 "mac_array.zero_weights is 'skip' but weight_format.kind is 'dense': "
                 "skipping zero weights needs a compressed format (relative_index)"
             )
+        self._check_energy_table()
+        if self.mac_array.is_systolic:
+            self._check_tiles()
+
+    def _check_energy_table(self) -> None:
+        """The energy table must price this MAC precision and DRAM interface (checked with the
+        unscaled table: scaling changes energies, never which rows exist)."""
+        try:
+            table = _energy_table(self.energy.table)
+        except (UnknownEnergyError, OSError, ValueError) as error:
+            raise _FieldError("energy.table", str(error)) from None
+        precision = self.mac_array.precision
+        try:
+            table.mac(precision.dtype, precision.bits)
+        except UnknownEnergyError:
+            rows = {(r.dtype, r.bits, r.op) for r in table.arithmetic_rows}
+            valid = sorted({(d, b) for d, b, _ in rows if {(d, b, "add"), (d, b, "mult")} <= rows})
+            raise _FieldError(
+                "mac_array.precision",
+                f"energy table '{table.name}' has no {precision.bits}-bit {precision.dtype} MAC "
+                f"(add and mult); valid: {', '.join(f'{d}{b}' for d, b in valid)}",
+            ) from None
+        if self.dram.interface not in table.dram_interfaces():
+            raise _FieldError("dram.interface", f"energy table '{table.name}' has no DRAM interface "
+                              f"'{self.dram.interface}'; valid: {', '.join(table.dram_interfaces())}")
+
+    def _check_tiles(self) -> None:
+        """Every buffer holds one rows × cols tile of each operand it holds: operands at
+        ``bits``, outputs (partial sums) at ``accumulator_bits``. The smallest tile the mapper
+        (:mod:`sim.mapping`) can use; it double-buffers when two fit."""
+        for index, buffer in enumerate(self.buffers):
+            need = sum(min_tile_bytes(self.mac_array, kind) for kind in buffer.holds)
+            if buffer.capacity_bytes < need:
+                parts = " + ".join(f"{kind} {min_tile_bytes(self.mac_array, kind)}" for kind in buffer.holds)
+                raise _FieldError(
+                    f"buffers.{index}.capacity_bytes",
+                    f"{buffer.capacity_bytes} bytes cannot hold one {self.mac_array.rows}x"
+                    f"{self.mac_array.cols} tile of each operand it holds ({parts} bytes); "
+                    f"valid: >= {need}",
+                )
 
     def buffer_for(self, kind: DataKind) -> Buffer:
         """The first buffer that holds ``kind`` (weights, inputs or outputs)."""
@@ -165,6 +284,23 @@ class Accelerator:
     def with_changes(self, **changes) -> "Accelerator":
         """A copy with top-level fields replaced (validated again)."""
         return _ADAPTER.validate_python(dataclasses.replace(self, **changes))
+
+
+def operand_bits(array: MacArray, kind: DataKind) -> int:
+    """Bits of one element of ``kind`` inside the chip: operands at the data width, outputs
+    (partial sums) at the accumulator width."""
+    precision = array.precision
+    return precision.accumulator_bits if kind == "outputs" else precision.bits
+
+
+def min_tile_bytes(array: MacArray, kind: DataKind) -> int:
+    """Bytes of one rows × cols tile of ``kind``: the least a buffer holding it must hold."""
+    return -(-array.rows * array.cols * operand_bits(array, kind) // 8)
+
+
+@lru_cache(maxsize=8)
+def _energy_table(name: str):
+    return load_energy_table(name)
 
 
 _ADAPTER = TypeAdapter(Accelerator)
@@ -186,7 +322,10 @@ def _format_error(source: str, error: ValidationError) -> str:
     elif kind in ("missing", "missing_argument"):
         message = "required field is missing"
     elif kind == "value_error":
-        message = str(first["ctx"]["error"]) if "ctx" in first else first["msg"]
+        cause = first.get("ctx", {}).get("error")
+        message = str(cause) if cause is not None else first["msg"]
+        if isinstance(cause, _FieldError):
+            field = ".".join(filter(None, (field, cause.field)))
     else:
         message = f"{first['msg']} (got {first.get('input')!r})"
     return f"{source}: field '{field}': {message}" if field else f"{source}: {message}"

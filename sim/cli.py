@@ -24,12 +24,13 @@ from pruning.datasets import DATASETS, DataError
 from sim.api import estimate_network
 from sim.jobs import DENSITY_SOURCES, JobError, PruneSettings, parse_target, run_prune, settings_match
 from sim.report import OutputError, check_writable, comparison_table, render_files, to_markdown, write_files
+from sim.mapping import SimulationError
 from sim.workload import WorkloadError
 
 __all__ = ["main"]
 
 USER_ERRORS = (HardwareError, ProfileError, UnknownModelError, UnknownEnergyError, WorkloadError,
-               OutputError, DataError, JobError)
+               OutputError, DataError, JobError, SimulationError)  # SimulationError: also NumericsError
 DEMO_MODELS = ("lenet-300-100", "lenet-5", "alexnet", "vgg-16")
 
 
@@ -159,6 +160,34 @@ def _cmd_tradeoff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    """Cycle-level simulation of a zoo network (dense, pruned by a profile, or a checkpoint)."""
+    from sim.simulate import render_files as render_simulation
+    from sim.simulate import simulate_network, summary_table
+
+    source = args.profile or (Path(args.profile_file).stem if args.profile_file else None) or \
+        ("checkpoint" if args.checkpoint else "dense")
+    out = args.out or Path("reports") / f"{args.model}-{source}-{Path(args.hw).stem}-sim"
+    check_writable(out)
+    simulation = simulate_network(args.model, profile=args.profile, hw=args.hw, seed=args.seed,
+                                  profile_file=args.profile_file, checkpoint=args.checkpoint,
+                                  ideal_memory=args.ideal_memory, numerics=not args.no_numerics,
+                                  progress=not args.quiet)
+    hardware = simulation.layers["hardware"].iat[0]
+    memory = "ideal memory" if args.ideal_memory else "real memory"
+    title = f"{args.model} · {source} · {hardware} · {memory}"
+    meta = {"model": args.model, "source": args.profile or args.profile_file or args.checkpoint or "dense",
+            "hardware": hardware, "ideal_memory": args.ideal_memory, "numerics": not args.no_numerics,
+            "seed": args.seed, "prunesim": _version(), "command": " ".join(["prunesim", *sys.argv[1:]])}
+    with pd.option_context("display.width", 200, "display.max_columns", 30,
+                           "display.float_format", lambda v: f"{v:,.3g}" if abs(v) < 1e3 else f"{v:,.0f}"):
+        print(f"\n{title}")
+        print(summary_table(simulation.layers).to_string(index=False))
+    for path in write_files(out, render_simulation(simulation, meta, title)):
+        print(f"wrote {path}")
+    return 0
+
+
 def _cmd_hw(args: argparse.Namespace) -> int:
     if args.hw_command == "list":
         for name in available_presets():
@@ -255,6 +284,29 @@ def build_parser() -> argparse.ArgumentParser:
     trade.add_argument("--out", default="reports/tradeoff")
     trade.add_argument("--quiet", action="store_true")
     trade.set_defaults(run=_cmd_tradeoff)
+
+    simulate = commands.add_parser(
+        "simulate", help="cycle-level simulation on a systolic array: cycles, stalls, traffic, energy",
+        description="Simulate a zoo network layer by layer on a systolic-array description (SimPy: DRAM "
+                    "channel, double-buffered SRAM, array), check every layer's output against a "
+                    "reference, price the actions at 45 nm. Prints a per-layer table and writes "
+                    "results.csv, actions.csv, totals.csv, results.json, report.md and energy.png.")
+    simulate.add_argument("--model", required=True, help=f"zoo network: {', '.join(MODEL_NAMES)}")
+    sim_source = simulate.add_mutually_exclusive_group()
+    sim_source.add_argument("--profile", help=f"density profile (adds a pruned variant): {', '.join(available_profiles())}")
+    sim_source.add_argument("--profile-file", help="your own density profile (YAML, same schema)")
+    sim_source.add_argument("--checkpoint", help="a model pruned by 'prunesim prune': RUN/rounds/final.pt, a round "
+                                                 "checkpoint, or a .npz sparse export")
+    simulate.add_argument("--hw", default="systolic-ws-32x32",
+                          help="systolic preset or YAML file (default systolic-ws-32x32)")
+    simulate.add_argument("--ideal-memory", action="store_true",
+                          help="infinite DRAM bandwidth, no latency: cycles are the array's compute cycles")
+    simulate.add_argument("--no-numerics", action="store_true",
+                          help="skip computing and checking each layer's output through the dataflow")
+    simulate.add_argument("--out", help="output folder (default reports/MODEL-SOURCE-HW-sim)")
+    simulate.add_argument("--seed", type=int, default=0, help="seed of weights and samples (default 0)")
+    simulate.add_argument("--quiet", action="store_true", help="no progress bar")
+    simulate.set_defaults(run=_cmd_simulate)
 
     hw = commands.add_parser("hw", help="list or show hardware presets")
     hw_commands = hw.add_subparsers(dest="hw_command", required=True, parser_class=_Parser)

@@ -62,3 +62,59 @@ def test_skipping_zero_weights_needs_a_compressed_format(tmp_path, han45nm_dict)
 def test_unknown_preset_lists_valid_ones():
     with pytest.raises(HardwareError, match="unknown hardware 'tpu9'.*han45nm"):
         load_hardware("tpu9")
+
+
+# ---------------------------------------------------------------------------------- systolic arrays
+
+
+@pytest.fixture
+def systolic_dict():
+    from importlib import resources
+
+    return yaml.safe_load(resources.files("hwmodels").joinpath("presets", "systolic-ws-32x32.yaml").read_text())
+
+
+@pytest.mark.parametrize("path, value, field, message", [
+    (("mac_array", "dataflows"), "ws", "mac_array.dataflows", "unknown key"),
+    (("buffers", 0, "capacity_bytes"), -1, "buffers.0.capacity_bytes", "greater than 0"),
+    (("dram", "burst_bytes"), -32, "dram.burst_bytes", "greater than 0"),
+    # 32x32 partial sums at 32 bits: 4096 bytes at least.
+    (("buffers", 2, "capacity_bytes"), 2048, "buffers.2.capacity_bytes", "valid: >= 4096"),
+    (("buffers", 0, "capacity_bytes"), 1000, "buffers.0.capacity_bytes", "32x32 tile"),
+    # Horowitz's table has no 16-bit integer multiply.
+    (("mac_array", "precision"), {"dtype": "int", "bits": 16, "accumulator_bits": 32}, "mac_array.precision",
+     "no 16-bit int MAC"),
+    (("mac_array", "zero_weights"), "skip", "mac_array.zero_weights", "'skip' is not valid"),
+    (("mac_array", "zero_activations"), "skip", "mac_array.zero_activations", "valid: 'execute', 'gate'"),
+    (("mac_array", "dataflow"), "rs", "mac_array.dataflow", "'ws', 'os' or 'is'"),
+    (("mac_array", "dataflow"), None, "mac_array.dataflow", "required for kind 'systolic'"),
+    (("mac_array", "precision", "overflow"), "wrap", "mac_array.precision.overflow", "dtype 'int' only"),
+    (("mac_array", "precision", "accumulator_bits"), 8, "mac_array.precision.accumulator_bits", ">= bits (16)"),
+    (("mac_array", "precision", "bits"), 24, "mac_array.precision", "IEEE"),
+    (("dram", "interface"), "ddr9", "dram.interface", "lpddr4"),
+    (("energy", "table"), "nosuchtable", "energy.table", "horowitz45"),
+])
+def test_bad_systolic_fields_are_named(tmp_path, systolic_dict, path, value, field, message):
+    node = systolic_dict
+    for key in path[:-1]:
+        node = node[key]
+    if value is None:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    with pytest.raises(HardwareError) as error:
+        load_hardware(_write(tmp_path, systolic_dict))
+    assert f"field '{field}" in str(error.value) and message in str(error.value), str(error.value)
+    assert str(tmp_path / "hw.yaml") in str(error.value)
+
+
+def test_an_int8_systolic_file_loads(tmp_path, systolic_dict):
+    systolic_dict["mac_array"]["precision"] = {"dtype": "int", "bits": 8, "accumulator_bits": 32}
+    hw = load_hardware(_write(tmp_path, systolic_dict))
+    assert hw.mac_array.precision.overflow_mode == "saturate" and hw.mac_array.dataflow == "ws"
+
+
+def test_dataflow_belongs_to_systolic_arrays(tmp_path, han45nm_dict):
+    han45nm_dict["mac_array"]["dataflow"] = "ws"
+    with pytest.raises(HardwareError, match="field 'mac_array.dataflow': applies to kind 'systolic' only"):
+        load_hardware(_write(tmp_path, han45nm_dict))

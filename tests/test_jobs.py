@@ -83,3 +83,21 @@ def test_tradeoff_curves_on_a_small_mnist_subset():
     assert by[("L2 w/o retrain", 0.9)] < by[("L2 w/o retrain", 0.0)]
     assert by[("L2 w/ retrain", 0.9)] > by[("L2 w/o retrain", 0.9)]
     assert by[("L1 w/o retrain", 0.0)] == by[("L1 w/ retrain", 0.0)]
+
+
+def test_prune_lenet5_with_sensitivity_densities_and_separate_retraining(tmp_path):
+    """Han Fig. 6 sets the per-layer densities; conv and FC retrain apart (Han §3.3)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "sim.cli", "prune", "--model", "lenet-5", "--epochs", "1", "--retrain-epochs", "1",
+         "--iterations", "1", "--layer-densities", "sensitivity", "--separate-conv-fc", "--target", "10x",
+         "--activation-samples", "100", "--quiet", "--run-dir", str(tmp_path / "run")],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    run = tmp_path / "run"
+    sensitivity = (run / "sensitivity.csv").read_text().splitlines()
+    assert sensitivity[0] == "layer,pruned_fraction,accuracy" and len(sensitivity) == 1 + 4 * 10
+    assert (run / "report" / "sensitivity.png").stat().st_size > 0
+    summary = json.loads((run / "report" / "summary.json").read_text())
+    assert summary["compression"] >= 10.0
+    history = (run / "rounds" / "history.csv").read_text()
+    assert ",conv," in history and ",fc," in history  # both retraining phases ran

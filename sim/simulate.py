@@ -1,0 +1,320 @@
+"""Cycle-level simulation API: a workload and a systolic accelerator in, pandas DataFrames out.
+
+For every compute layer (Linear, Conv2d) of a workload, in order:
+
+1. :mod:`sim.numerics` puts the layer's operands (weights with their mask, the layer's measured
+   ``input_sample``) into the array's number format; :func:`sim.systolic.count_macs` splits its
+   MACs into executed and gated ones from the zeros the array actually sees;
+2. :mod:`sim.mapping` tiles it onto the buffers and the array, :mod:`sim.engine` runs the tiles
+   (cycles, stalls by cause);
+3. optionally (``numerics=True``) :mod:`sim.numerics` computes its output through the dataflow
+   and checks it against :mod:`sim.reference` (a mismatch raises ``NumericsError``);
+4. the actions it performed (MACs, register-file, per-buffer SRAM and DRAM accesses) become rows
+   priced by :func:`hwmodels.pricing.price`, as the analytical estimator's are.
+
+Layers run one after another, each reading its input and weights from DRAM and writing its
+output there; ReLU, pooling and the bias are done outside the array and cost nothing here.
+Activation zeros are those of the layer's input sample (one seeded random input through the
+network, see :func:`sim.workload.extract_workload`), not a profile's densities; the
+``input_density`` column reports the sample's measured density.
+
+Register file (as in :mod:`sim.estimator`, Eyeriss's convention): every executed MAC reads a
+weight and an activation at the data width and a partial sum at the accumulator width, and writes
+the partial sum; gated MACs cost none of it.
+
+Results have the estimator's columns (:data:`sim.estimator.RESULT_COLUMNS`, so
+:func:`sim.estimator.totals` and the report helpers apply) plus :data:`EXTRA_COLUMNS` and, per
+buffer ``B``, ``sram_B_read_bits``, ``sram_B_write_bits`` and ``energy_B_pj``. Units: cycles of
+the array clock, bits, pJ, µs; one sample.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from hwmodels.hardware import Accelerator
+from hwmodels.pricing import ACTION_COLUMNS, LEVELS, price
+from sim.buffers import accesses
+from sim.dram import DramTiming
+from sim.engine import STALL_CAUSES, EngineResult, run_schedule
+from sim.estimator import RESULT_COLUMNS
+from sim.estimator import totals as estimator_totals
+from sim.mapping import Mapping, Schedule, SimulationError, build_schedule, map_layer, require_systolic
+from sim.numerics import NumericsError, NumericsReport, prepare, simulate_numerics
+from sim.report import plot_energy, to_markdown
+from sim.systolic import MacCounts, count_macs, gemm_shape
+from sim.workload import Layer, Workload
+
+__all__ = [
+    "EXTRA_COLUMNS", "LayerRun", "NumericsError", "Simulation", "SimulationError", "checkpoint_workload",
+    "render_files", "simulate", "simulate_layer", "simulate_network", "simulate_workloads", "summary_table",
+    "totals",
+]
+
+EXTRA_COLUMNS = (
+    "dataflow", "array_pes", "mapping", "folds", "steps", "effectual_macs", *(f"stall_{cause}_cycles" for cause in STALL_CAUSES),
+    "stall_cycles", "utilisation", "compute_utilisation", "psum_dram_read_bits", "psum_dram_write_bits",
+    "dram_busy_cycles", "ideal_memory", "numerics_checked", "numerics_rel_error", "numerics_exact",
+)
+_SUMMED_EXTRA = ("folds", "steps", "effectual_macs", *(f"stall_{cause}_cycles" for cause in STALL_CAUSES), "stall_cycles",
+                 "psum_dram_read_bits", "psum_dram_write_bits", "dram_busy_cycles")
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """Everything simulated about one layer."""
+
+    layer: Layer
+    mapping: Mapping
+    schedule: Schedule
+    engine: EngineResult
+    macs: MacCounts
+    numerics: NumericsReport | None
+    actions: pd.DataFrame  # ACTION_COLUMNS rows of this layer
+    record: dict  # its row of Simulation.layers
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Per-layer results (``layers``) and the priced action rows (``actions``: ACTION_COLUMNS plus
+    ``energy_pj``, and ``variant`` when several workloads ran)."""
+
+    layers: pd.DataFrame
+    actions: pd.DataFrame
+
+    def totals(self) -> pd.DataFrame:
+        return totals(self.layers)
+
+
+def _actions(layer: Layer, hw: Accelerator, macs: MacCounts, schedule: Schedule) -> pd.DataFrame:
+    precision = hw.mac_array.precision
+    bits, acc = precision.bits, precision.accumulator_bits
+    burst = hw.dram.burst_bytes * 8
+    rows = [
+        ("mac", "mac", "mac", bits, macs.executed),
+        ("rf", "rf", "read", bits, 2 * macs.executed),
+        ("rf", "rf", "read", acc, macs.executed),
+        ("rf", "rf", "write", acc, macs.executed),
+    ]
+    for buffer in accesses(hw, schedule.sram_read_bits, schedule.sram_write_bits):
+        rows += [("sram", buffer.name, "read", buffer.width_bits, buffer.reads),
+                 ("sram", buffer.name, "write", buffer.width_bits, buffer.writes)]
+    read_bits = sum(schedule.dram_read_bits.values())
+    write_bits = schedule.dram_write_bits + schedule.psum_write_bits
+    rows += [("dram", "dram", "read", burst, read_bits / burst), ("dram", "dram", "write", burst, write_bits / burst)]
+    frame = pd.DataFrame([(layer.name, *row) for row in rows], columns=list(ACTION_COLUMNS))
+    frame["count"] = frame["count"].astype(float)
+    return frame.assign(energy_pj=price(frame, hw))
+
+
+def _record(workload: Workload, hw: Accelerator, layer: Layer, macs: MacCounts, schedule: Schedule,
+            engine: EngineResult, numerics: NumericsReport | None, actions: pd.DataFrame, ideal: bool) -> dict:
+    array = hw.mac_array
+    bits = array.precision.bits
+    clock_hz = hw.clock_mhz * 1e6
+    moved = actions.assign(bits=actions["width_bits"] * actions["count"])
+    by_level = moved.groupby(["level", "action"])["bits"].sum()
+    energy_level = actions.groupby("level")["energy_pj"].sum().reindex(list(LEVELS), fill_value=0.0)
+    dram_read = sum(schedule.dram_read_bits.values())
+    dram_write = schedule.dram_write_bits + schedule.psum_write_bits
+    timing = DramTiming.of(hw, ideal)
+    memory_cycles = 0 if math.isinf(timing.bits_per_cycle) else math.ceil((dram_read + dram_write) / timing.bits_per_cycle)
+    sample = layer.input_sample
+    record = {
+        "model": workload.model, "hardware": hw.name, "layer": layer.name, "kind": layer.kind,
+        "weights": layer.weight_count, "nonzero_weights": layer.nonzero_weights,
+        "weight_density": layer.weight_density,
+        "input_density": float(np.count_nonzero(sample)) / sample.size if sample.size else 0.0,
+        "dense_macs": macs.dense, "executed_macs": macs.executed, "gated_macs": macs.gated,
+        "skipped_macs": macs.skipped, "dense_flops": 2 * macs.dense, "flops": 2 * macs.executed,
+        "flop_pct": 100.0 * macs.executed / macs.dense if macs.dense else 0.0,
+        "weight_storage_bits": layer.weight_count * bits,
+        "weights_resident": schedule.dram_read_bits["weights"] <= layer.weight_count * bits,
+        "dram_read_bits": dram_read, "dram_write_bits": dram_write,
+        "sram_read_bits": float(by_level.get(("sram", "read"), 0.0)),
+        "sram_write_bits": float(by_level.get(("sram", "write"), 0.0)),
+        "rf_read_bits": float(by_level.get(("rf", "read"), 0.0)),
+        "rf_write_bits": float(by_level.get(("rf", "write"), 0.0)),
+        **{f"energy_{level}_pj": float(energy_level[level]) for level in LEVELS},
+        "energy_pj": float(actions["energy_pj"].sum()),
+        "compute_cycles": engine.compute_cycles, "memory_cycles": memory_cycles, "cycles": engine.cycles,
+        "latency_us": engine.cycles / clock_hz * 1e6,
+        "dataflow": array.dataflow, "array_pes": array.macs_per_cycle, "mapping": schedule.mapping.describe(), "folds": schedule.mapping.folds,
+        "steps": schedule.steps, "effectual_macs": macs.effectual,
+        **{f"stall_{cause}_cycles": engine.stalls[cause] for cause in STALL_CAUSES},
+        "stall_cycles": engine.stall_cycles,
+        "utilisation": macs.dense / (array.macs_per_cycle * engine.cycles) if engine.cycles else 0.0,
+        "compute_utilisation": macs.dense / (array.macs_per_cycle * engine.compute_cycles) if engine.compute_cycles else 0.0,
+        "psum_dram_read_bits": schedule.dram_read_bits["psums"], "psum_dram_write_bits": schedule.psum_write_bits,
+        "dram_busy_cycles": engine.dram_busy_cycles, "ideal_memory": ideal,
+        "numerics_checked": numerics is not None,
+        "numerics_rel_error": numerics.relative_error if numerics else float("nan"),
+        "numerics_exact": bool(numerics.exact) if numerics else False,
+    }
+    for buffer in hw.buffers:
+        part = actions[(actions["level"] == "sram") & (actions["component"] == buffer.name)]
+        for action in ("read", "write"):
+            rows = part[part["action"] == action]
+            record[f"sram_{buffer.name}_{action}_bits"] = float((rows["width_bits"] * rows["count"]).sum())
+        record[f"energy_{buffer.name}_pj"] = float(part["energy_pj"].sum())
+    return record
+
+
+def simulate_layer(layer: Layer, hw: Accelerator, ideal_memory: bool = False, numerics: bool = True,
+                   workload: Workload | None = None, loop_order: str = "auto") -> LayerRun:
+    """Simulate one compute layer of ``workload`` on ``hw`` (see the module docstring);
+    ``loop_order`` forces a loop nest of :func:`sim.mapping.map_layer`."""
+    if not layer.has_weights:
+        raise SimulationError(f"layer '{layer.name}' ({layer.kind}) has no weights to simulate")
+    array = hw.mac_array
+    mapping = map_layer(gemm_shape(layer), hw, loop_order)
+    operands = prepare(layer, array.precision)
+    macs = count_macs(operands.groups, array)
+    schedule = build_schedule(mapping, hw)
+    engine = run_schedule(schedule, hw, ideal_memory)
+    report = simulate_numerics(layer, array, operands) if numerics else None
+    actions = _actions(layer, hw, macs, schedule)
+    workload = workload or Workload(model="layer", input_shape=layer.input_shape, layers=(layer,))
+    record = _record(workload, hw, layer, macs, schedule, engine, report, actions, ideal_memory)
+    return LayerRun(layer, mapping, schedule, engine, macs, report, actions, record)
+
+
+def _columns(frame: pd.DataFrame) -> list[str]:
+    first = [c for c in ("variant", *RESULT_COLUMNS, *EXTRA_COLUMNS) if c in frame.columns]
+    return first + [c for c in frame.columns if c not in first]
+
+
+def simulate_workloads(workloads: dict[str, Workload], hw: Accelerator, ideal_memory: bool = False,
+                       numerics: bool = True, progress: bool = False) -> Simulation:
+    """Simulate every compute layer of each workload (keyed by variant, e.g. dense/pruned)."""
+    total = sum(len(w.compute_layers) for w in workloads.values())
+    bar = tqdm(total=total, desc="simulate", unit="layer", file=sys.stderr, disable=not progress)
+    records, actions = [], []
+    with bar:
+        for variant, workload in workloads.items():
+            if not workload.compute_layers:
+                raise SimulationError(f"workload '{workload.model}' has no Linear or Conv2d layer")
+            for layer in workload.compute_layers:
+                bar.set_postfix_str(f"{variant} {layer.name}")
+                run = simulate_layer(layer, hw, ideal_memory, numerics, workload)
+                records.append({"variant": variant, **run.record})
+                actions.append(run.actions.assign(variant=variant))
+                bar.update()
+    layers = pd.DataFrame.from_records(records)
+    return Simulation(layers[_columns(layers)], pd.concat(actions, ignore_index=True))
+
+
+def simulate(workload: Workload, hw: Accelerator, ideal_memory: bool = False, numerics: bool = True,
+             progress: bool = False) -> Simulation:
+    """Simulate one workload (its rows get the variant ``run``)."""
+    return simulate_workloads({"run": workload}, hw, ideal_memory, numerics, progress)
+
+
+def checkpoint_workload(model: str, path: str | Path, seed: int = 0) -> Workload:
+    """The workload of zoo network ``model`` loaded from a ``prunesim prune`` output: a checkpoint
+    (``rounds/final.pt`` or a round file, via :func:`pruning.runs.load_checkpoint`) or a sparse
+    export (``*.npz``, via :func:`pruning.export.load_export`), traced on one seeded random input."""
+    from pruning.export import load_export
+    from pruning.runs import load_checkpoint
+    from pruning.zoo import build_model, input_shape
+    from sim.workload import extract_workload
+
+    path = Path(path)
+    if not path.is_file():
+        raise SimulationError(f"--checkpoint '{path}' does not exist (give rounds/final.pt or a .npz export)")
+    network = build_model(model, seed=seed)
+    try:
+        network = load_export(path, network) if path.suffix == ".npz" else load_checkpoint(network, path)
+    except Exception as error:  # torch and numpy fail in many ways on a foreign file; name it once
+        raise SimulationError(f"--checkpoint '{path}' does not fit model '{model}': "
+                              f"{str(error).splitlines()[0]}") from None
+    return extract_workload(network, input_shape(model), name=model, seed=seed)
+
+
+def simulate_network(model: str, profile: str | None = None, hw: str | Path | Accelerator = "systolic-ws-32x32",
+                     seed: int = 0, profile_file: str | Path | None = None, checkpoint: str | Path | None = None,
+                     ideal_memory: bool = False, numerics: bool = True, progress: bool = False) -> Simulation:
+    """A zoo network on ``hw``: dense and, with a profile, pruned (``sim.api.profile_workloads``);
+    or, with ``checkpoint``, the pruned model of a ``prunesim prune`` run (variant ``checkpoint``).
+    Same arguments and seed, same numbers."""
+    from sim.api import profile_workloads, resolve_hardware, resolve_profile
+
+    accelerator = resolve_hardware(hw)
+    require_systolic(accelerator)
+    if checkpoint is not None:
+        if profile or profile_file:
+            raise SimulationError("give --checkpoint or a profile, not both")
+        workloads = {"checkpoint": checkpoint_workload(model, checkpoint, seed)}
+    else:
+        workloads = profile_workloads(model, resolve_profile(model, profile, profile_file), seed)
+    return simulate_workloads(workloads, accelerator, ideal_memory, numerics, progress)
+
+
+def totals(results: pd.DataFrame) -> pd.DataFrame:
+    """Network totals per variant: :func:`sim.estimator.totals` plus the simulator's summed columns
+    (stalls, traffic and energy per buffer); utilisation recomputed from the sums."""
+    by = [c for c in ("model", "hardware", "variant") if c in results.columns]
+    summed = estimator_totals(results, by)
+    extra = [c for c in results.columns if c in _SUMMED_EXTRA
+             or (c.startswith("sram_") and c.endswith("_bits") and c not in summed.columns)
+             or (c.startswith("energy_") and c.endswith("_pj") and c not in summed.columns)]
+    groups = results.groupby(by, sort=False)
+    summed = summed.merge(groups[extra].sum().reset_index(), on=by)
+    summed = summed.merge(groups[["dataflow", "array_pes", "ideal_memory"]].first().reset_index(), on=by)
+    summed["utilisation"] = summed["dense_macs"] / (summed["array_pes"] * summed["cycles"])
+    summed["compute_utilisation"] = summed["dense_macs"] / (summed["array_pes"] * summed["compute_cycles"])
+    return summed[_columns(summed)]
+
+
+def summary_table(results: pd.DataFrame) -> pd.DataFrame:
+    """A readable per-layer table with a total row per variant: MACs in millions, cycles in
+    thousands, traffic in kbit, energy in µJ."""
+    frame = pd.concat([results, totals(results)], ignore_index=True)
+    table = pd.DataFrame({
+        "variant": frame.get("variant", "run"),
+        "layer": frame["layer"],
+        "MACs M": frame["dense_macs"] / 1e6,
+        "effectual %": 100 * frame["effectual_macs"] / frame["dense_macs"],
+        "executed %": 100 * frame["executed_macs"] / frame["dense_macs"],
+        "kcycles": frame["cycles"] / 1e3,
+        "compute kcycles": frame["compute_cycles"] / 1e3,
+        "stall %": 100 * frame["stall_cycles"] / frame["cycles"],
+        "util %": 100 * frame["utilisation"],
+        "DRAM kbit": (frame["dram_read_bits"] + frame["dram_write_bits"]) / 1e3,
+        "psum kbit": (frame["psum_dram_read_bits"] + frame["psum_dram_write_bits"]) / 1e3,
+        "energy µJ": frame["energy_pj"] / 1e6,
+        "latency µs": frame["latency_us"],
+    })
+    order = {variant: i for i, variant in enumerate(dict.fromkeys(table["variant"]))}
+    return table.sort_values("variant", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+def render_files(simulation: Simulation, meta: dict, title: str) -> dict[str, str | bytes]:
+    """The files of one simulation: results.csv (per layer), actions.csv (priced actions),
+    totals.csv, results.json, report.md and energy.png."""
+    layers = simulation.layers
+    summary = totals(layers)
+    payload = {"meta": meta, "totals": summary.to_dict(orient="records"), "layers": layers.to_dict(orient="records")}
+    mappings = "\n".join(f"- `{row.variant} {row.layer}`: {row.mapping}" for row in layers.itertuples())
+    markdown = "\n".join([
+        f"# {title}", "",
+        "Cycle-level simulation, one inference (batch 1). " + " · ".join(f"{k}: `{v}`" for k, v in meta.items()),
+        "", to_markdown(summary_table(layers)), "", "## Mappings", "", mappings, "",
+        "![energy per layer](energy.png)", "",
+    ])
+    return {
+        "results.csv": layers.to_csv(index=False),
+        "actions.csv": simulation.actions.to_csv(index=False),
+        "totals.csv": summary.to_csv(index=False),
+        "results.json": json.dumps(payload, indent=2, default=str),
+        "report.md": markdown,
+        "energy.png": plot_energy(layers, title),
+    }
