@@ -124,7 +124,8 @@ def _cmd_prune(args: argparse.Namespace) -> int:
         regularization=args.regularization, reg_strength=args.reg_strength, retrain_epochs=args.retrain_epochs,
         retrain_lr=args.retrain_lr, retrain_regularization=args.retrain_regularization,
         separate_conv_fc=args.separate_conv_fc, max_accuracy_drop=args.max_accuracy_drop, seed=args.seed,
-        hw=args.hw, activation_samples=args.activation_samples, data_dir=args.data_dir, download=args.download)
+        hw=args.hw, activation_samples=args.activation_samples, val_size=args.val_size, data_dir=args.data_dir,
+        download=args.download)
     load_hardware(settings.hw)  # a bad --hw fails now, not after training
     run_dir = Path(args.run_dir or f"runs/{args.model}-{args.data}-{args.target}-seed{args.seed}")
     check_writable(run_dir)
@@ -264,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--hw", default="han45nm", help="hardware for the energy estimate (default han45nm)")
     prune.add_argument("--activation-samples", type=int, default=2000,
                        help="test images on which activation densities are measured")
+    prune.add_argument("--val-size", type=int, default=5000,
+                       help="training images held out for validation (default 5000; 0 trains on all, "
+                            "as Caffe did for Han's LeNets)")
     prune.add_argument("--run-dir", help="run folder (default runs/MODEL-DATA-TARGET-seedN)")
     prune.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     prune.add_argument("--seed", type=int, default=0)

@@ -85,6 +85,7 @@ class PruneSettings:
     seed: int = 0
     hw: str = "han45nm"
     activation_samples: int = 2000
+    val_size: int = 5000
     data_dir: str | None = None
     download: bool = False
 
@@ -98,6 +99,9 @@ class PruneSettings:
             raise JobError(f"--target gives density {self.target_density}; valid: (0, 1], e.g. 12x or 0.08")
         if self.layer_densities not in DENSITY_SOURCES:
             raise JobError(f"--layer-densities '{self.layer_densities}'; valid: {', '.join(DENSITY_SOURCES)}")
+        if self.val_size == 0 and self.layer_densities == "sensitivity":
+            raise JobError("--val-size 0 leaves no validation images for --layer-densities sensitivity; "
+                           "give --val-size > 0 or another --layer-densities")
 
     def value(self, name: str):
         """A training hyper-parameter, falling back to the network's default."""
@@ -183,9 +187,14 @@ def _settings_text(settings: PruneSettings) -> str:
 
 
 def settings_match(settings: PruneSettings, run_dir: str | Path) -> bool:
-    """Whether ``run_dir`` holds a run made with exactly these settings."""
+    """Whether ``run_dir`` holds a run made with exactly these settings. A field missing from
+    the stored file (a run made before the field existed) counts as its default value."""
     path = Path(run_dir) / "settings.json"
-    return path.exists() and path.read_text() == _settings_text(settings)
+    if not path.exists():
+        return False
+    stored = json.loads(path.read_text())
+    defaults = dataclasses.asdict(PruneSettings(model=settings.model))
+    return {**defaults, **stored} == dataclasses.asdict(settings)
 
 
 def run_prune(settings: PruneSettings, run_dir: str | Path, resume: bool = False, progress: bool = True) -> dict:
@@ -200,8 +209,8 @@ def run_prune(settings: PruneSettings, run_dir: str | Path, resume: bool = False
     if (run_dir / "settings.json").exists() and not settings_match(settings, run_dir):
         raise JobError(f"--resume: the settings differ from those in {run_dir / 'settings.json'}")
     started = time.perf_counter()
-    data = load_dataset(settings.data, data_dir=settings.data_dir, seed=settings.seed,
-                        download_missing=settings.download)
+    data = load_dataset(settings.data, data_dir=settings.data_dir, val_size=settings.val_size,
+                        seed=settings.seed, download_missing=settings.download)
     write_files(run_dir, {"settings.json": settings_text})
     dense = _dense_model(settings, data, run_dir, progress)
     densities, sensitivity_table = _layer_densities(settings, dense, data, run_dir, progress)

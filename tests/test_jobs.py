@@ -1,5 +1,6 @@
 """The prune job and the Fig. 5 trade-off, end to end on real MNIST with tiny schedules."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pruning.magnitude import prunable_layers, weight_density
 from pruning.tradeoff import METHODS, tradeoff
 from pruning.train import TrainConfig
 from pruning.zoo import build_model
-from sim.jobs import JobError, parse_target, scale_densities
+from sim.jobs import JobError, PruneSettings, parse_target, scale_densities, settings_match
 
 
 def test_parse_target():
@@ -101,3 +102,18 @@ def test_prune_lenet5_with_sensitivity_densities_and_separate_retraining(tmp_pat
     assert summary["compression"] >= 10.0
     history = (run / "rounds" / "history.csv").read_text()
     assert ",conv," in history and ",fc," in history  # both retraining phases ran
+
+
+def test_val_size_reaches_the_loader_and_old_runs_still_resume(tmp_path):
+    """--val-size is a setting like any other; a settings.json written before the field existed
+    matches the default, any other value does not."""
+    with pytest.raises(JobError, match="--val-size 0"):
+        PruneSettings(val_size=0, layer_densities="sensitivity")
+    stored = dataclasses.asdict(PruneSettings())
+    del stored["val_size"]
+    (tmp_path / "settings.json").write_text(json.dumps(stored))
+    assert settings_match(PruneSettings(), tmp_path)
+    assert not settings_match(PruneSettings(val_size=0), tmp_path)
+    assert not settings_match(PruneSettings(seed=1), tmp_path)
+    bad = _prune(tmp_path, "--val-size", "60000")
+    assert bad.returncode == 2 and "val_size" in bad.stderr and "Traceback" not in bad.stderr
