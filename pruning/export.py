@@ -14,9 +14,11 @@ Sizes follow :func:`pruning.formats.size_bits`: Deep Compression (Han, Mao, Dall
 §III-B). Han et al. 2015 (NIPS, §4) quote a 15.6% storage overhead for relative indices of 5 bits
 (FC) and 8 bits (conv); :func:`storage_overhead` computes that measure.
 
-``value_bits`` is the *nominal* width of a stored value (quantisation is a later stage): it enters
-every size, but values are kept in their float dtype (float32 for the zoo models) so that
-``load_export`` reproduces the pruned model bit for bit.
+``value_bits`` is the *nominal* width of a stored value: it enters every size, but values are kept
+in their float dtype (float32 for the zoo models) so that ``load_export`` reproduces the pruned
+model bit for bit. Left out, each layer's own width is used: a fixed-point layer's
+``fixed_point_bits`` (:mod:`pruning.quantise`), a shared layer's ``stored_weight_bits`` plus its
+codebook of ``codebook_entries`` 32-bit values (:mod:`pruning.sharing`), else 32.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from pruning.formats import (CSC, CSR, Bitmask, RelativeCSC, as_matrix, bitmask_
                              encode_csr, encode_relative_csc, relative_csc_size_bits,
                              relative_index_entries, size_bits)
 from pruning.magnitude import make_permanent, prunable_layers
+from pruning.quantise import weight_bits_of
 
 __all__ = ["FORMATS", "export_model", "load_export", "storage_overhead", "storage_table"]
 
@@ -124,7 +127,7 @@ def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def export_model(model: nn.Module, path: str | Path, fmt: str = "relative", index_bits_fc: int = 5,
-                 index_bits_conv: int = 8, value_bits: int = 32) -> dict:
+                 index_bits_conv: int = 8, value_bits: int | None = None) -> dict:
     """Write ``model`` to ``path`` with every Linear/Conv2d weight in sparse format ``fmt``.
 
     ``fmt`` is one of :data:`FORMATS`. Relative indices use ``index_bits_conv`` bits for Conv2d
@@ -136,9 +139,10 @@ def export_model(model: nn.Module, path: str | Path, fmt: str = "relative", inde
     ``format``, ``shape`` (of the weight tensor), ``dense_bits`` (weights × value_bits),
     ``nonzeros``, ``fillers`` (filler zeros; 0 except for ``relative``), ``stored_bits``
     (:func:`pruning.formats.size_bits` of the encoded weight: values + indices/mask + pointers),
-    ``index_bits`` (bits per stored index; 0 for the bitmask), ``pointer_bits``, ``value_bits``.
+    ``index_bits`` (bits per stored index; 0 for the bitmask), ``pointer_bits``, ``value_bits``,
+    ``codebook_bits`` (a shared layer's codebook, included in ``stored_bits``; else 0).
     ``total`` sums ``dense_bits``, ``nonzeros``, ``fillers``, ``stored_bits``, and gives
-    ``value_bits``, ``other_bits`` (dense bits of the rest of the state at its dtype's width)
+    ``value_bits`` (the widest layer's), ``other_bits`` (dense bits of the rest of the state at its dtype's width)
     and ``file_bytes`` (size of the written file). Raises ValueError for an unknown ``fmt``.
     """
     _check_fmt(fmt)
@@ -149,12 +153,15 @@ def export_model(model: nn.Module, path: str | Path, fmt: str = "relative", inde
     report: dict[str, dict] = {}
     layer_meta: dict[str, dict] = {}
     weight_keys = set()
+    widths = weight_bits_of(model) if value_bits is None else {name: value_bits for name in layers}
     for name, module in layers.items():
         key = f"{name}.weight" if name else "weight"
         weight = _to_numpy(state[key])
         weight_keys.add(key)
+        layer_bits = widths[name]
+        codebook_bits = int(getattr(module, "codebook_entries", 0)) * 32 if value_bits is None else 0
         encoded = _encode(as_matrix(weight), fmt, _index_bits(module, index_bits_fc, index_bits_conv),
-                          value_bits)
+                          layer_bits)
         for field in _FIELDS[fmt]:
             arrays[f"weight/{name}/{field}"] = np.asarray(getattr(encoded, field))
         nonzeros = int(np.count_nonzero(encoded.values))
@@ -163,19 +170,20 @@ def export_model(model: nn.Module, path: str | Path, fmt: str = "relative", inde
         pointer_bits = 0 if fmt == "bitmask" else encoded.pointer_bits
         layer_meta[name] = {"kind": type(module).__name__, "shape": list(weight.shape),
                             "matrix_shape": list(encoded.shape), "index_bits": index_bits,
-                            "pointer_bits": pointer_bits}
+                            "pointer_bits": pointer_bits, "value_bits": layer_bits}
         report[name] = {"format": fmt, "shape": tuple(weight.shape),
-                        "dense_bits": int(weight.size) * value_bits, "nonzeros": nonzeros,
-                        "fillers": fillers, "stored_bits": size_bits(encoded),
+                        "dense_bits": int(weight.size) * layer_bits, "nonzeros": nonzeros,
+                        "fillers": fillers, "stored_bits": size_bits(encoded) + codebook_bits,
                         "index_bits": index_bits, "pointer_bits": pointer_bits,
-                        "value_bits": value_bits}
+                        "value_bits": layer_bits, "codebook_bits": codebook_bits}
     other_keys = [k for k in state if k not in weight_keys]
     other_bits = 0
     for key in other_keys:
         array = _to_numpy(state[key])
         arrays[f"state/{key}"] = array
         other_bits += int(array.size) * array.dtype.itemsize * 8
-    meta = {"magic": _MAGIC, "version": _VERSION, "fmt": fmt, "value_bits": value_bits,
+    widest = max(widths.values(), default=32)
+    meta = {"magic": _MAGIC, "version": _VERSION, "fmt": fmt, "value_bits": widest,
             "index_bits_fc": index_bits_fc, "index_bits_conv": index_bits_conv,
             "layers": layer_meta, "state": other_keys}
     arrays[_META_KEY] = np.array(json.dumps(meta))
@@ -183,7 +191,7 @@ def export_model(model: nn.Module, path: str | Path, fmt: str = "relative", inde
 
     total = {key: sum(r[key] for r in report.values())
              for key in ("dense_bits", "nonzeros", "fillers", "stored_bits")}
-    total.update(value_bits=value_bits, other_bits=other_bits, file_bytes=path.stat().st_size)
+    total.update(value_bits=widest, other_bits=other_bits, file_bytes=path.stat().st_size)
     report["total"] = total
     return report
 
@@ -237,7 +245,7 @@ def load_export(path: str | Path, model: nn.Module) -> nn.Module:
             if tuple(info["shape"]) != expected:
                 raise ValueError(f"layer {name!r}: exported weight shape {tuple(info['shape'])} "
                                  f"!= model's {expected}")
-            new_values[key] = _decode_layer(data, name, info, fmt, value_bits)
+            new_values[key] = _decode_layer(data, name, info, fmt, int(info.get("value_bits", value_bits)))
         missing = [name for name in layers if name not in meta["layers"]]
         if missing:
             raise ValueError(f"layer(s) {missing} of the model are not in the export")

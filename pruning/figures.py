@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["mask_picture", "sensitivity_plot", "tradeoff_plot", "weight_histograms"]
+__all__ = ["curves_plot", "mask_picture", "sensitivity_plot", "tradeoff_plot", "weight_histograms"]
 
 
 def _png(figure) -> bytes:
@@ -27,6 +27,18 @@ def _png(figure) -> bytes:
     figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def _finish(figure, axis, xlabel: str, ylabel: str, title: str, notes: list[str]) -> bytes:
+    """Labels, grid, legend and the notes beside the plot of a curves figure; PNG bytes."""
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, loc="lower left")
+    axis.text(1.01, 0.5, "\n".join(notes), transform=axis.transAxes, va="center", fontsize=8)
+    figure.tight_layout()
+    return _png(figure)
 
 
 def mask_picture(mask: np.ndarray, layer: str) -> bytes:
@@ -92,11 +104,23 @@ def tradeoff_plot(table: pd.DataFrame, title: str) -> bytes:
         axis.plot(100 * part["pruned_fraction"], loss, marker="o", label=method)
         last = part.iloc[-1]
         lines.append(f"{method}: {100 * last['accuracy']:.2f}% at {100 * last['pruned_fraction']:.0f}%")
-    axis.set_xlabel("parameters pruned away (%)")
-    axis.set_ylabel("accuracy change (percentage points)")
-    axis.set_title(title)
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8, loc="lower left")
-    axis.text(1.01, 0.5, "\n".join(lines), transform=axis.transAxes, va="center", fontsize=8)
-    figure.tight_layout()
-    return _png(figure)
+    return _finish(figure, axis, "parameters pruned away (%)", "accuracy change (percentage points)", title,
+                   lines)
+
+
+def curves_plot(table: pd.DataFrame, x: str, y: str, group: str, title: str, xlabel: str,
+                ylabel: str, log_x: bool = False) -> bytes:
+    """One line per value of ``group`` through the (``x``, ``y``) points of ``table``, sorted by
+    ``x``; a group with a single row (e.g. the dense reference) is drawn as a star. The last
+    point of each line is written beside the plot."""
+    figure, axis = plt.subplots(figsize=(8, 4.6))
+    notes = []
+    for name, part in table.groupby(group, sort=False):
+        part = part.sort_values(x)
+        style = {"marker": "*", "markersize": 12, "linestyle": "none"} if len(part) == 1 else {"marker": "o"}
+        axis.plot(part[x], part[y], label=str(name), **style)
+        last = part.iloc[-1]
+        notes.append(f"{name}: {ylabel.split(' (')[0]} {last[y]:.4g} at {last[x]:.4g}")
+    if log_x:
+        axis.set_xscale("log")
+    return _finish(figure, axis, xlabel, ylabel, title, notes)

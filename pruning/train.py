@@ -214,8 +214,24 @@ def _apply_masks(pairs: list[tuple[nn.Parameter, torch.Tensor]],
                     buf.mul_(mask)
 
 
+class StepHooks:
+    """Callbacks a pruning method runs inside ``train``'s optimiser loop (no-ops here).
+
+    ``before_step(model)`` runs after the backward pass (and the L1 term), before
+    ``optimizer.step()``: gradients are complete and may be edited. ``after_step(model)``
+    runs after the step and the re-masking, so it sees the weights as they will be used.
+    """
+
+    def before_step(self, model: nn.Module) -> None:
+        """Called with complete gradients, before the optimiser step."""
+
+    def after_step(self, model: nn.Module) -> None:
+        """Called after the optimiser step and the re-masking."""
+
+
 def train(model: nn.Module, data, config: TrainConfig, seed: int = 0,
-          progress: bool = True, desc: str = "train") -> list[dict]:
+          progress: bool = True, desc: str = "train",
+          hooks: StepHooks | None = None) -> list[dict]:
     """Train ``model`` in place with SGD + momentum on ``data.train``; validate on ``data.val``.
 
     ``data`` is any object with ``.train`` and ``.val`` datasets yielding (image, int64
@@ -228,7 +244,9 @@ def train(model: nn.Module, data, config: TrainConfig, seed: int = 0,
     zero momentum buffer throughout (see module docstring). Layers frozen by
     ``config.trainable`` are not touched at all. Shows one tqdm bar per epoch on stderr
     (loss, accuracy in the postfix) unless ``progress`` is False. The model's train/eval
-    mode and requires_grad flags are restored afterwards.
+    mode and requires_grad flags are restored afterwards. ``hooks`` (a :class:`StepHooks`)
+    runs around every optimiser step; any RNG it uses is its own business (a seeded
+    generator keeps the run repeatable).
     """
     if config.epochs == 0:
         return []
@@ -277,8 +295,12 @@ def train(model: nn.Module, data, config: TrainConfig, seed: int = 0,
                         for p in regularised:
                             if p.grad is not None:
                                 p.grad.add_(torch.sign(p.detach()), alpha=l1)
+                    if hooks is not None:
+                        hooks.before_step(model)
                     optimizer.step()
                     _apply_masks(masked, optimizer)
+                    if hooks is not None:
+                        hooks.after_step(model)
                     total_loss += float(loss.detach()) * int(y.numel())
                     correct += int((out.argmax(dim=1) == y).sum())
                     count += int(y.numel())

@@ -26,6 +26,8 @@ The model, stated once:
   (ReLU, pooling) are taken as fused with their producer and cost nothing here.
 * **Stored weights.** Dense: every weight at the data width. When the array skips zero weights,
   the relative-index format of the description: (non-zeros + filler zeros) × (data + index bits).
+  A layer that declares a stored width (shared-weight indices, Deep Compression §3) uses it in
+  place of the data width and adds its codebook (entries × data width).
 * **Cycles.** Compute cycles = (executed + gated MACs) / MAC units; memory cycles = DRAM bits /
   bandwidth at the clock; the layer takes the larger (perfect overlap, a roofline).
 """
@@ -61,12 +63,15 @@ def _index_bits(layer: Layer, hw: Accelerator) -> int:
 
 
 def weight_storage_bits(layer: Layer, hw: Accelerator) -> int:
-    """Bits of ``layer``'s weights as the hardware stores them (see module docstring)."""
-    bits = hw.mac_array.precision.bits
+    """Bits of ``layer``'s weights as the hardware stores them (see module docstring), each
+    weight at ``layer.weight_bits`` when the layer declares a width (quantised or shared
+    weights), plus ``layer.codebook_entries`` shared values at the data width."""
+    bits = layer.weight_bits or hw.mac_array.precision.bits
+    codebook = layer.codebook_entries * hw.mac_array.precision.bits
     if hw.mac_array.zero_weights != "skip":
-        return layer.weight_count * bits
+        return layer.weight_count * bits + codebook
     non_zeros, fillers = relative_index_entries(layer.mask, _index_bits(layer, hw))
-    return (non_zeros + fillers) * (bits + _index_bits(layer, hw))
+    return (non_zeros + fillers) * (bits + _index_bits(layer, hw)) + codebook
 
 
 def mac_classes(layer: Layer, hw: Accelerator) -> dict[str, float]:

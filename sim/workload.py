@@ -39,6 +39,13 @@ class Layer:
     1×1. ``weight`` is the effective weight (mask applied), ``mask`` is True where a weight is kept.
     ``input_density`` is the fraction of non-zero input activations; ``input_sample`` is one
     sample's input activations (kept for the numerics checks of the simulator), or None.
+
+    Quantisation (read from the module's attributes, set by :mod:`pruning.quantise` and
+    :mod:`pruning.sharing`): ``fixed_point_bits`` — weights and activations are b-bit
+    integers and the MACs integer (module attribute ``fixed_point_bits``); ``weight_bits`` —
+    bits stored per weight (``stored_weight_bits``, e.g. a shared-weight index, else
+    ``fixed_point_bits``); ``codebook_entries`` — shared values the layer stores besides
+    (``codebook_entries``). None / 0: the hardware's own width, no codebook.
     """
 
     name: str
@@ -58,6 +65,9 @@ class Layer:
     mask: np.ndarray | None = field(default=None, repr=False)
     bias: np.ndarray | None = field(default=None, repr=False)
     input_sample: np.ndarray | None = field(default=None, repr=False)
+    fixed_point_bits: int | None = None
+    weight_bits: int | None = None
+    codebook_entries: int = 0
 
     @property
     def has_weights(self) -> bool:
@@ -173,8 +183,11 @@ def _describe(name: str, module: nn.Module, x: torch.Tensor, y: torch.Tensor, ke
         weight = module.weight.detach()
         bias = None if module.bias is None else module.bias.detach().cpu().numpy().copy()
         sample = x[0].detach().cpu().numpy().copy() if keep else None
+        fixed = getattr(module, "fixed_point_bits", None)
         tensors = dict(
-            weight=weight.cpu().numpy().copy(), mask=_mask_of(module, weight), bias=bias, input_sample=sample
+            weight=weight.cpu().numpy().copy(), mask=_mask_of(module, weight), bias=bias, input_sample=sample,
+            fixed_point_bits=fixed, weight_bits=getattr(module, "stored_weight_bits", fixed),
+            codebook_entries=int(getattr(module, "codebook_entries", 0)),
         )
         if isinstance(module, nn.Linear):
             return Layer(kind="linear", in_channels=module.in_features, out_channels=module.out_features,
