@@ -592,4 +592,48 @@ def load_energy_table(name_or_path: str = "horowitz45") -> EnergyTable:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ValueError(f"{origin}: not valid YAML: {e}") from e
-    return _parse(origin, doc)
+    return _parse(origin, _extended(origin, doc))
+
+
+# Fields a table that ``extends`` another may give: its identity, its references, and rows added
+# to the base's lists. Node, voltage and the SRAM exponent are the base's (rows added to a table
+# must be at its node and voltage).
+_EXTENSION_FIELDS = {"schema", "name", "extends", "references", "arithmetic", "register_file", "sram",
+                     "dram", "dram_bandwidth", "reference_points"}
+
+
+def _extended(origin: str, doc: Any) -> Any:
+    """``doc`` with its ``extends: BASE`` resolved: the base table's fields, its references and
+    rows plus ``doc``'s (a reference id given twice must have the same text; a row given twice is
+    rejected by :func:`_parse` as a duplicate). A doc without ``extends`` comes back unchanged.
+
+    This is how a table adds *derived* rows to a published one without editing it: e.g.
+    ``horowitz45-int16`` adds a 16-bit integer multiply, derived in its file, to Horowitz's
+    figures, which stay exactly as published in ``horowitz45``.
+    """
+    if not isinstance(doc, dict) or "extends" not in doc:
+        return doc
+    base_name = doc["extends"]
+    if not isinstance(base_name, str) or "/" in base_name or "\\" in base_name:
+        raise ValueError(f"{origin}: extends: must name a shipped table, got {base_name!r}")
+    extra = sorted(set(doc) - _EXTENSION_FIELDS)
+    if extra:
+        raise ValueError(f"{origin}: {extra[0]}: not allowed in a table that extends another "
+                         f"(inherited from {base_name!r}); allowed: {sorted(_EXTENSION_FIELDS)}")
+    entry = _data_dir() / f"{base_name}.yaml"
+    if not entry.is_file():
+        raise ValueError(f"{origin}: extends: no shipped table {base_name!r}; available: "
+                         f"{available_energy_tables()}")
+    base = _extended(f"hwmodels/data/{base_name}.yaml", yaml.safe_load(entry.read_text(encoding="utf-8")))
+    merged = dict(base)
+    merged["name"] = doc.get("name", base.get("name"))
+    references = dict(base.get("references") or {})
+    for key, text in (doc.get("references") or {}).items():
+        if key in references and references[key] != text:
+            raise ValueError(f"{origin}: references.{key}: already defined by {base_name!r} with another text")
+        references[key] = text
+    merged["references"] = references
+    for key in _EXTENSION_FIELDS - {"schema", "name", "extends", "references"}:
+        if key in doc:
+            merged[key] = list(base.get(key) or []) + list(doc[key] or [])
+    return merged

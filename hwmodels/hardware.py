@@ -8,9 +8,11 @@ The core of prunesim takes :class:`Accelerator` objects only; :func:`load_hardwa
 place where untrusted YAML becomes such an object. Every error names the file and the field, and
 says what would be valid.
 
-Two kinds of MAC array: ``ideal`` (a bag of MAC units, for the analytical estimator) and
+Three kinds of MAC array: ``ideal`` (a bag of MAC units, for the analytical estimator),
 ``systolic`` (a rows x cols systolic array running a ``dataflow``: ``ws`` weight-, ``os`` output-
-or ``is`` input-stationary, simulated by :mod:`sim.engine`). Checks made at load, beyond types and
+or ``is`` input-stationary, simulated by :mod:`sim.engine`) and ``eie`` (rows x cols sparse PEs
+as in EIE, Han et al., ISCA 2016, simulated by :mod:`sim.eie`; its own parameters in
+``mac_array.eie``, see :class:`EieConfig`). Checks made at load, beyond types and
 ranges: the energy table named by ``energy.table`` must price the MAC precision
 (``mac_array.precision``) and the DRAM interface (``dram.interface``), so an int16 array is
 rejected with the Horowitz table (it has no 16-bit integer multiply); a systolic array needs a
@@ -37,6 +39,8 @@ __all__ = [
     "Buffer",
     "Dataflow",
     "Dram",
+    "EIE_BUFFERS",
+    "EieConfig",
     "EnergyRef",
     "HardwareError",
     "MacArray",
@@ -114,6 +118,27 @@ class Precision:
 
 
 @dataclass(frozen=True, config=_STRICT)
+class EieConfig:
+    """The parameters of an EIE-like sparse PE array (Han et al., ISCA 2016, §III-IV) beyond the
+    PE count (``rows × cols``) and precision: the depth of each PE's activation queue
+    (``fifo_depth``, §IV "Activation Queue and Load Balancing"), the bits of a weight code
+    (``code_bits``, an index into the layer's shared-weight codebook of 2^code_bits values, §III)
+    and of a column pointer (``pointer_bits``, §IV "Pointer Read Unit"). The relative-index width
+    is ``weight_format.index_bits_*``; the per-PE SRAMs are the buffers ``spmat``, ``pointers``
+    and ``activations``, one bank (or more) per PE (checked by :class:`Accelerator`)."""
+
+    fifo_depth: Annotated[int, Field(ge=1, le=1024)]
+    code_bits: Annotated[int, Field(ge=1, le=16)]
+    pointer_bits: Annotated[int, Field(ge=1, le=32)]
+
+
+EIE_BUFFERS = {"spmat": ("weights",), "pointers": ("weights",), "activations": ("inputs", "outputs")}
+"""The SRAMs an ``eie`` array needs, by name, with what each holds: the sparse matrix (codes and
+relative indices), the column pointers (two banks per PE so p_j and p_j+1 are read in one cycle)
+and the activations (EIE §IV)."""
+
+
+@dataclass(frozen=True, config=_STRICT)
 class MacArray:
     """The compute array. ``rows × cols`` MAC units each finish one MAC per cycle.
 
@@ -122,15 +147,28 @@ class MacArray:
     :mod:`sim.systolic`); being dense, it executes or gates zero operands but cannot skip them.
     """
 
-    kind: Literal["ideal", "systolic"]
+    kind: Literal["ideal", "systolic", "eie"]
     rows: Annotated[int, Field(gt=0)]
     cols: Annotated[int, Field(gt=0)]
     precision: Precision
     zero_weights: ZeroHandling = "execute"
     zero_activations: ZeroHandling = "execute"
     dataflow: Dataflow | None = None
+    eie: EieConfig | None = None
 
     def __post_init__(self) -> None:
+        if (self.kind == "eie") != (self.eie is not None):
+            raise _FieldError("eie", "required for kind 'eie'; valid: a mapping with fifo_depth, code_bits, "
+                              "pointer_bits" if self.kind == "eie" else
+                              f"applies to kind 'eie' only, not '{self.kind}'; valid: omit it")
+        if self.kind == "eie":
+            for name in ("zero_weights", "zero_activations"):
+                if getattr(self, name) != "skip":
+                    raise _FieldError(name, f"'{getattr(self, name)}' is not valid for kind 'eie' (EIE stores "
+                                      "only non-zero weights and broadcasts only non-zero activations); "
+                                      "valid: 'skip'")
+            if self.precision.dtype != "int":
+                raise _FieldError("precision.dtype", "kind 'eie' computes in fixed point (EIE §V); valid: 'int'")
         if self.kind != "systolic":
             if self.dataflow is not None:
                 raise _FieldError("dataflow", f"applies to kind 'systolic' only, not '{self.kind}'; "
@@ -150,6 +188,11 @@ class MacArray:
 
     @property
     def macs_per_cycle(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def pes(self) -> int:
+        """Processing elements (MAC units): ``rows × cols``."""
         return self.rows * self.cols
 
 
@@ -239,6 +282,33 @@ class Accelerator:
         self._check_energy_table()
         if self.mac_array.is_systolic:
             self._check_tiles()
+        if self.mac_array.kind == "eie":
+            self._check_eie()
+
+    def _check_eie(self) -> None:
+        """An ``eie`` array needs relative indices of at least one bit and the buffers of
+        :data:`EIE_BUFFERS`, holding what they say, each with a whole number of banks per PE
+        (``pointers``: two or more, so that p_j and p_j+1 come from different banks)."""
+        fmt = self.weight_format
+        if fmt.kind != "relative_index":
+            raise _FieldError("weight_format.kind", "kind 'eie' stores relative-index CSC; valid: 'relative_index'")
+        for name in ("index_bits_linear", "index_bits_conv"):
+            if not 1 <= getattr(fmt, name) <= 16:
+                raise _FieldError(f"weight_format.{name}", f"{getattr(fmt, name)} bits; valid for kind 'eie': 1..16")
+        pes = self.mac_array.pes
+        by_name = {b.name: (i, b) for i, b in enumerate(self.buffers)}
+        for name, holds in EIE_BUFFERS.items():
+            if name not in by_name:
+                raise _FieldError("buffers", f"kind 'eie' needs a buffer named '{name}' (holds: {list(holds)}); "
+                                  f"valid names: {', '.join(EIE_BUFFERS)}")
+            index, buffer = by_name[name]
+            if set(buffer.holds) != set(holds):
+                raise _FieldError(f"buffers.{index}.holds", f"buffer '{name}' of an eie array holds "
+                                  f"{list(holds)}; got {list(buffer.holds)}")
+            per_pe = 2 if name == "pointers" else 1
+            if buffer.banks % pes or buffer.banks < per_pe * pes:
+                raise _FieldError(f"buffers.{index}.banks", f"{buffer.banks} banks for {pes} PEs; valid: a "
+                                  f"multiple of {pes}, at least {per_pe * pes} ({per_pe} per PE)")
 
     def _check_energy_table(self) -> None:
         """The energy table must price this MAC precision and DRAM interface (checked with the

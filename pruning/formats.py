@@ -44,7 +44,7 @@ __all__ = [
     "as_matrix", "relative_index_entries",
     "CSR", "CSC", "RelativeCSC", "Bitmask",
     "encode_csr", "encode_csc", "encode_relative_csc", "encode_bitmask",
-    "decode", "size_bits", "size_bytes",
+    "decode", "relative_rows", "size_bits", "size_bytes",
     "index_width", "pointer_width",
     "csr_size_bits", "csc_size_bits", "relative_csc_size_bits", "bitmask_size_bits",
 ]
@@ -356,7 +356,10 @@ def _decode_compressed(shape, values, minor, pointers, transpose: bool) -> np.nd
     return dense.T.copy() if transpose else dense
 
 
-def _decode_relative(fmt: RelativeCSC) -> np.ndarray:
+def relative_rows(fmt: RelativeCSC) -> np.ndarray:
+    """The absolute row of every stored entry of a relative-index CSC (filler zeros included),
+    in storage order: the running sum of ``gap + 1`` within each column, as EIE's PEs form the
+    address of each entry (ISCA 2016 §III-C). Validates the format (ValueError)."""
     rows, cols = fmt.shape
     values = np.asarray(fmt.values)
     gaps = np.asarray(fmt.gaps, dtype=np.int64)
@@ -371,8 +374,15 @@ def _decode_relative(fmt: RelativeCSC) -> np.ndarray:
     row = steps - np.repeat(before, per_column) - 1
     if len(row) and row.max() >= rows:
         raise ValueError("relative indices run past the end of a column")
+    return row
+
+
+def _decode_relative(fmt: RelativeCSC) -> np.ndarray:
+    rows, cols = fmt.shape
+    values = np.asarray(fmt.values)
+    row = relative_rows(fmt)
     dense = np.zeros((rows, cols), dtype=values.dtype)
-    column = np.repeat(np.arange(cols), per_column)
+    column = np.repeat(np.arange(cols), np.diff(np.asarray(fmt.col_ptr, dtype=np.int64)))
     dense[row, column] = values                        # fillers write their zero: harmless
     return dense
 

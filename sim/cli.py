@@ -161,6 +161,26 @@ def _cmd_tradeoff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    """Pruning methods side by side: accuracy against sparsity and against estimated energy."""
+    from sim.compare import CompareSettings, parse_list, run_compare
+
+    settings = CompareSettings(
+        model=args.model, data=args.data, methods=parse_list(args.methods, "--methods"),
+        sparsities=parse_list(args.sparsity, "--sparsity", float), rounds=args.rounds, epochs=args.epochs,
+        lr=args.lr, batch_size=args.batch_size, retrain_epochs=args.retrain_epochs, retrain_lr=args.retrain_lr,
+        seed=args.seed, hw=args.hw, activation_samples=args.activation_samples, data_dir=args.data_dir,
+        limit=args.limit)
+    load_hardware(settings.hw)  # a bad --hw fails now, not after training
+    out = Path(args.out or f"reports/compare-{args.model}-{args.data}")
+    check_writable(out)
+    table = run_compare(settings, out, progress=not args.quiet)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"wrote {out}/compare.md")
+    return 0
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     """Cycle-level simulation of a zoo network (dense, pruned by a profile, or a checkpoint)."""
     from sim.simulate import render_files as render_simulation
@@ -173,12 +193,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     simulation = simulate_network(args.model, profile=args.profile, hw=args.hw, seed=args.seed,
                                   profile_file=args.profile_file, checkpoint=args.checkpoint,
                                   ideal_memory=args.ideal_memory, numerics=not args.no_numerics,
-                                  progress=not args.quiet)
+                                  progress=not args.quiet, golden=args.golden)
     hardware = simulation.layers["hardware"].iat[0]
     memory = "ideal memory" if args.ideal_memory else "real memory"
     title = f"{args.model} · {source} · {hardware} · {memory}"
     meta = {"model": args.model, "source": args.profile or args.profile_file or args.checkpoint or "dense",
             "hardware": hardware, "ideal_memory": args.ideal_memory, "numerics": not args.no_numerics,
+            "golden": args.golden,
             "seed": args.seed, "prunesim": _version(), "command": " ".join(["prunesim", *sys.argv[1:]])}
     with pd.option_context("display.width", 200, "display.max_columns", 30,
                            "display.float_format", lambda v: f"{v:,.3g}" if abs(v) < 1e3 else f"{v:,.0f}"):
@@ -205,6 +226,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
     print("profiles: " + ", ".join(available_profiles()))
     print("hardware: " + ", ".join(available_presets()))
     return 0
+
+
+def _add_data_options(command: argparse.ArgumentParser) -> None:
+    """--model, --data and --data-dir of the commands that train on MNIST-like data."""
+    command.add_argument("--model", default="lenet-300-100", help="lenet-300-100 or lenet-5")
+    command.add_argument("--data", default="mnist", help=f"data set: {', '.join(DATASETS)}")
+    command.add_argument("--data-dir", help="folder holding the IDX files (else $PRUNESIM_DATA, ../shared/data, cache)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,9 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a network, prune it with Han et al.'s method (iterative prune and retrain), "
                     "export it sparse, and estimate its energy dense vs pruned from the measured masks and "
                     "activations. Everything lands in --run-dir; --resume continues a killed run.")
-    prune.add_argument("--model", default="lenet-300-100", help="lenet-300-100 or lenet-5")
-    prune.add_argument("--data", default="mnist", help=f"data set: {', '.join(DATASETS)}")
-    prune.add_argument("--data-dir", help="folder holding the IDX files (else $PRUNESIM_DATA, ../shared/data, cache)")
+    _add_data_options(prune)
     prune.add_argument("--download", action="store_true", help="download the data set if it is not found")
     prune.add_argument("--target", default="12x", help="compression (12x) or kept fraction (0.08); default 12x")
     prune.add_argument("--iterations", type=int, default=3, help="prune → retrain rounds (1 = one-shot)")
@@ -289,10 +315,34 @@ def build_parser() -> argparse.ArgumentParser:
     trade.add_argument("--quiet", action="store_true")
     trade.set_defaults(run=_cmd_tradeoff)
 
+    compare = commands.add_parser(
+        "compare", help="pruning methods side by side: accuracy vs sparsity and vs estimated energy",
+        description="Train one dense network, prune a copy with each method up the sparsity ladder "
+                    "(retraining after every round), and write compare.csv/.md/.json and plots of test "
+                    "accuracy against sparsity and against the estimated energy.")
+    _add_data_options(compare)
+    compare.add_argument("--methods", default="han,flipout,relief",
+                         help="comma-separated: han, flipout, relief, magnitude (global magnitude)")
+    compare.add_argument("--sparsity", default="0.9,0.95,0.98,0.99", help="fractions pruned, comma-separated")
+    compare.add_argument("--limit", type=int, help="use only the first N training and test images (quick runs)")
+    compare.add_argument("--rounds", type=int, default=2, help="prune → retrain rounds per sparsity (default 2)")
+    compare.add_argument("--epochs", type=int, help="dense training epochs (default per network)")
+    compare.add_argument("--lr", type=float, help="dense training learning rate (default per network)")
+    compare.add_argument("--batch-size", type=int)
+    compare.add_argument("--retrain-epochs", type=int, default=2, help="epochs after every round (default 2)")
+    compare.add_argument("--retrain-lr", type=float, help="default: 1/10 of --lr")
+    compare.add_argument("--hw", default="han45nm", help="hardware for the energy estimate (default han45nm)")
+    compare.add_argument("--activation-samples", type=int, default=1000)
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--out", help="output folder (default reports/compare-MODEL-DATA)")
+    compare.add_argument("--quiet", action="store_true", help="no progress bars")
+    compare.set_defaults(run=_cmd_compare)
+
     simulate = commands.add_parser(
-        "simulate", help="cycle-level simulation on a systolic array: cycles, stalls, traffic, energy",
+        "simulate", help="cycle-level simulation on a systolic or EIE-like array: cycles, stalls, traffic, energy",
         description="Simulate a zoo network layer by layer on a systolic-array description (SimPy: DRAM "
-                    "channel, double-buffered SRAM, array), check every layer's output against a "
+                    "channel, double-buffered SRAM, array) or an EIE-like sparse array (eie-64pe: real masks, "
+                    "filler zeros, activation queues), check every layer's output against a "
                     "reference, price the actions at 45 nm. Prints a per-layer table and writes "
                     "results.csv, actions.csv, totals.csv, results.json, report.md and energy.png.")
     simulate.add_argument("--model", required=True, help=f"zoo network: {', '.join(MODEL_NAMES)}")
@@ -302,9 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim_source.add_argument("--checkpoint", help="a model pruned by 'prunesim prune': RUN/rounds/final.pt, a round "
                                                  "checkpoint, or a .npz sparse export")
     simulate.add_argument("--hw", default="systolic-ws-32x32",
-                          help="systolic preset or YAML file (default systolic-ws-32x32)")
+                          help="systolic or eie preset, or YAML file (default systolic-ws-32x32)")
     simulate.add_argument("--ideal-memory", action="store_true",
                           help="infinite DRAM bandwidth, no latency: cycles are the array's compute cycles")
+    simulate.add_argument("--golden", action="store_true",
+                          help="also run the cycle-by-cycle golden model (small layers only) and require it to "
+                               "agree with the fast model to the cycle")
     simulate.add_argument("--no-numerics", action="store_true",
                           help="skip computing and checking each layer's output through the dataflow")
     simulate.add_argument("--out", help="output folder (default reports/MODEL-SOURCE-HW-sim)")

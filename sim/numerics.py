@@ -65,7 +65,7 @@ from sim.systolic import ROLES
 from sim.workload import Layer
 
 __all__ = [
-    "FP_TOLERANCE", "NumericsError", "NumericsReport", "Operands", "array_products", "check",
+    "FP_TOLERANCE", "NumericsError", "NumericsReport", "Operands", "apply_overflow", "array_products", "check",
     "prepare", "quantize", "reference_products", "relative_error", "simulate_numerics",
 ]
 
@@ -93,9 +93,11 @@ class Operands:
 def quantize(x: np.ndarray, bits: int) -> tuple[np.ndarray, float]:
     """Symmetric per-tensor quantisation of ``x`` to ``bits``-bit integers (module docstring)."""
     qmax = 2 ** (bits - 1) - 1
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    peak = max(float(np.max(x)), -float(np.min(x))) if x.size else 0.0
     scale = peak / qmax if peak > 0 else 1.0
-    q = np.clip(np.rint(np.asarray(x, dtype=np.float64) / scale), -qmax, qmax)
+    q = np.divide(x, scale, dtype=np.float64)  # one temporary, rounded and clipped in place
+    np.rint(q, out=q)
+    np.clip(q, -qmax, qmax, out=q)
     return q.astype(np.int32 if bits <= 32 else np.int64), scale
 
 
@@ -132,6 +134,9 @@ def _overflow(values: np.ndarray, precision: Precision) -> np.ndarray:
     if precision.overflow_mode == "wrap":
         return (values - low) % (2 ** bits) + low
     return np.clip(values, low, high)
+
+
+apply_overflow = _overflow  # public name, used by the sparse arrays' numerics (sim.eie)
 
 
 def _check_int_bounds(layer_name: str, k: int, precision: Precision) -> None:

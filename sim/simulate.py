@@ -1,4 +1,10 @@
-"""Cycle-level simulation API: a workload and a systolic accelerator in, pandas DataFrames out.
+"""Cycle-level simulation API: a workload and a systolic or EIE-like accelerator in, pandas
+DataFrames out.
+
+Dispatch by ``mac_array.kind``: ``systolic`` arrays run the steps below; ``eie`` arrays run
+:func:`sim.eie.run_eie` (real masks and activations: filler zeros, activation queues, load balance,
+index and pointer traffic; its extra columns are :meth:`sim.eie.EieRun.record`'s). With
+``golden=True`` each layer is also run cycle by cycle (:mod:`sim.golden`) and must agree.
 
 For every compute layer (Linear, Conv2d) of a workload, in order:
 
@@ -31,7 +37,6 @@ the array clock, bits, pJ, µs; one sample.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +49,8 @@ from hwmodels.hardware import Accelerator
 from hwmodels.pricing import ACTION_COLUMNS, LEVELS, price
 from sim.buffers import accesses
 from sim.dram import DramTiming
+from sim.eie import EieRun, run_eie
+from sim.golden import check_eie, check_systolic
 from sim.engine import STALL_CAUSES, EngineResult, run_schedule
 from sim.estimator import RESULT_COLUMNS
 from sim.estimator import totals as estimator_totals
@@ -73,13 +80,14 @@ class LayerRun:
     """Everything simulated about one layer."""
 
     layer: Layer
-    mapping: Mapping
-    schedule: Schedule
-    engine: EngineResult
+    mapping: Mapping | None  # systolic arrays only (None on eie)
+    schedule: Schedule | None
+    engine: EngineResult | None
     macs: MacCounts
     numerics: NumericsReport | None
     actions: pd.DataFrame  # ACTION_COLUMNS rows of this layer
     record: dict  # its row of Simulation.layers
+    eie: EieRun | None = None  # eie arrays only
 
 
 @dataclass(frozen=True)
@@ -115,18 +123,17 @@ def _actions(layer: Layer, hw: Accelerator, macs: MacCounts, schedule: Schedule)
     return frame.assign(energy_pj=price(frame, hw))
 
 
-def _record(workload: Workload, hw: Accelerator, layer: Layer, macs: MacCounts, schedule: Schedule,
-            engine: EngineResult, numerics: NumericsReport | None, actions: pd.DataFrame, ideal: bool) -> dict:
+def _common_record(workload: Workload, hw: Accelerator, layer: Layer, macs: MacCounts, actions: pd.DataFrame,
+                   numerics: NumericsReport | None, cycles: int, compute_cycles: int, ideal: bool) -> dict:
+    """The columns every array kind fills: counts, traffic by level and buffer, energy, cycles."""
     array = hw.mac_array
-    bits = array.precision.bits
     clock_hz = hw.clock_mhz * 1e6
     moved = actions.assign(bits=actions["width_bits"] * actions["count"])
     by_level = moved.groupby(["level", "action"])["bits"].sum()
     energy_level = actions.groupby("level")["energy_pj"].sum().reindex(list(LEVELS), fill_value=0.0)
-    dram_read = sum(schedule.dram_read_bits.values())
-    dram_write = schedule.dram_write_bits + schedule.psum_write_bits
+    dram_read = float(by_level.get(("dram", "read"), 0.0))
+    dram_write = float(by_level.get(("dram", "write"), 0.0))
     timing = DramTiming.of(hw, ideal)
-    memory_cycles = 0 if math.isinf(timing.bits_per_cycle) else math.ceil((dram_read + dram_write) / timing.bits_per_cycle)
     sample = layer.input_sample
     record = {
         "model": workload.model, "hardware": hw.name, "layer": layer.name, "kind": layer.kind,
@@ -136,8 +143,6 @@ def _record(workload: Workload, hw: Accelerator, layer: Layer, macs: MacCounts, 
         "dense_macs": macs.dense, "executed_macs": macs.executed, "gated_macs": macs.gated,
         "skipped_macs": macs.skipped, "dense_flops": 2 * macs.dense, "flops": 2 * macs.executed,
         "flop_pct": 100.0 * macs.executed / macs.dense if macs.dense else 0.0,
-        "weight_storage_bits": layer.weight_count * bits,
-        "weights_resident": schedule.dram_read_bits["weights"] <= layer.weight_count * bits,
         "dram_read_bits": dram_read, "dram_write_bits": dram_write,
         "sram_read_bits": float(by_level.get(("sram", "read"), 0.0)),
         "sram_write_bits": float(by_level.get(("sram", "write"), 0.0)),
@@ -145,16 +150,12 @@ def _record(workload: Workload, hw: Accelerator, layer: Layer, macs: MacCounts, 
         "rf_write_bits": float(by_level.get(("rf", "write"), 0.0)),
         **{f"energy_{level}_pj": float(energy_level[level]) for level in LEVELS},
         "energy_pj": float(actions["energy_pj"].sum()),
-        "compute_cycles": engine.compute_cycles, "memory_cycles": memory_cycles, "cycles": engine.cycles,
-        "latency_us": engine.cycles / clock_hz * 1e6,
-        "dataflow": array.dataflow, "array_pes": array.macs_per_cycle, "mapping": schedule.mapping.describe(), "folds": schedule.mapping.folds,
-        "steps": schedule.steps, "effectual_macs": macs.effectual,
-        **{f"stall_{cause}_cycles": engine.stalls[cause] for cause in STALL_CAUSES},
-        "stall_cycles": engine.stall_cycles,
-        "utilisation": macs.dense / (array.macs_per_cycle * engine.cycles) if engine.cycles else 0.0,
-        "compute_utilisation": macs.dense / (array.macs_per_cycle * engine.compute_cycles) if engine.compute_cycles else 0.0,
-        "psum_dram_read_bits": schedule.dram_read_bits["psums"], "psum_dram_write_bits": schedule.psum_write_bits,
-        "dram_busy_cycles": engine.dram_busy_cycles, "ideal_memory": ideal,
+        "compute_cycles": compute_cycles, "memory_cycles": timing.busy_cycles(dram_read + dram_write),
+        "cycles": cycles, "latency_us": cycles / clock_hz * 1e6,
+        "dataflow": array.dataflow or array.kind, "array_pes": array.macs_per_cycle, "effectual_macs": macs.effectual,
+        "utilisation": macs.dense / (array.macs_per_cycle * cycles) if cycles else 0.0,
+        "compute_utilisation": macs.dense / (array.macs_per_cycle * compute_cycles) if compute_cycles else 0.0,
+        "ideal_memory": ideal,
         "numerics_checked": numerics is not None,
         "numerics_rel_error": numerics.relative_error if numerics else float("nan"),
         "numerics_exact": bool(numerics.exact) if numerics else False,
@@ -168,22 +169,71 @@ def _record(workload: Workload, hw: Accelerator, layer: Layer, macs: MacCounts, 
     return record
 
 
+def _record(workload: Workload, hw: Accelerator, layer: Layer, macs: MacCounts, schedule: Schedule,
+            engine: EngineResult, numerics: NumericsReport | None, actions: pd.DataFrame, ideal: bool) -> dict:
+    record = _common_record(workload, hw, layer, macs, actions, numerics, engine.cycles, engine.compute_cycles, ideal)
+    dram_read = sum(schedule.dram_read_bits.values())
+    dram_write = schedule.dram_write_bits + schedule.psum_write_bits
+    record.update({
+        "dram_read_bits": dram_read, "dram_write_bits": dram_write,  # exact, not via burst counts
+        "memory_cycles": DramTiming.of(hw, ideal).busy_cycles(dram_read + dram_write),
+        "weight_storage_bits": layer.weight_count * hw.mac_array.precision.bits,
+        "weights_resident": schedule.dram_read_bits["weights"] <= layer.weight_count * hw.mac_array.precision.bits,
+        "mapping": schedule.mapping.describe(), "folds": schedule.mapping.folds, "steps": schedule.steps,
+        **{f"stall_{cause}_cycles": engine.stalls[cause] for cause in STALL_CAUSES},
+        "stall_cycles": engine.stall_cycles,
+        "psum_dram_read_bits": schedule.dram_read_bits["psums"], "psum_dram_write_bits": schedule.psum_write_bits,
+        "dram_busy_cycles": engine.dram_busy_cycles,
+    })
+    return record
+
+
+def _eie_record(workload: Workload, hw: Accelerator, layer: Layer, run: EieRun, ideal: bool) -> dict:
+    record = _common_record(workload, hw, layer, run.macs, run.actions, run.numerics, run.cycles,
+                            run.counts.compute_cycles, ideal)
+    pes = hw.mac_array.pes
+    record.update({
+        "weight_storage_bits": int(run.layout.pe_bits().sum()),
+        "weights_resident": run.counts.weights_spilled_bits == 0,
+        "mapping": f"eie {pes} PEs, {run.counts.rounds} rounds, {run.layout.entry_bits}-bit entries"
+                   f"{' (codebook)' if run.layout.codebook is not None else ''}",
+        "folds": run.counts.rounds, "steps": run.counts.broadcasts,
+        "stall_cycles": run.counts.fifo_stall_cycles + run.cycles - run.counts.compute_cycles,
+        "psum_dram_read_bits": 0, "psum_dram_write_bits": 0,
+        "dram_busy_cycles": record["memory_cycles"],
+        **run.record(),
+    })
+    return record
+
+
 def simulate_layer(layer: Layer, hw: Accelerator, ideal_memory: bool = False, numerics: bool = True,
-                   workload: Workload | None = None, loop_order: str = "auto") -> LayerRun:
+                   workload: Workload | None = None, loop_order: str = "auto", golden: bool = False) -> LayerRun:
     """Simulate one compute layer of ``workload`` on ``hw`` (see the module docstring);
-    ``loop_order`` forces a loop nest of :func:`sim.mapping.map_layer`."""
+    ``loop_order`` forces a loop nest of :func:`sim.mapping.map_layer`. ``golden``: also run the
+    cycle-by-cycle model (:mod:`sim.golden`, small layers) and require it to agree to the cycle
+    and on every action count it models (systolic arrays then use the ``fold`` loop order, the
+    golden model's, unless another is forced)."""
     if not layer.has_weights:
         raise SimulationError(f"layer '{layer.name}' ({layer.kind}) has no weights to simulate")
+    workload = workload or Workload(model="layer", input_shape=layer.input_shape, layers=(layer,))
     array = hw.mac_array
-    mapping = map_layer(gemm_shape(layer), hw, loop_order)
+    if array.kind == "eie":
+        run = run_eie(layer, hw, ideal_memory, numerics)
+        if golden:
+            check_eie(layer, hw, run.counts, run.outputs)
+        record = {**_eie_record(workload, hw, layer, run, ideal_memory), "golden_checked": golden}
+        return LayerRun(layer, None, None, None, run.macs, run.numerics, run.actions, record, eie=run)
+    mapping = map_layer(gemm_shape(layer), hw, "fold" if golden and loop_order == "auto" else loop_order)
     operands = prepare(layer, array.precision)
     macs = count_macs(operands.groups, array)
     schedule = build_schedule(mapping, hw)
     engine = run_schedule(schedule, hw, ideal_memory)
     report = simulate_numerics(layer, array, operands) if numerics else None
+    if golden:
+        check_systolic(layer, array, engine.compute_cycles, mapping.folds, macs, schedule.sram_read_bits)
     actions = _actions(layer, hw, macs, schedule)
-    workload = workload or Workload(model="layer", input_shape=layer.input_shape, layers=(layer,))
-    record = _record(workload, hw, layer, macs, schedule, engine, report, actions, ideal_memory)
+    record = {**_record(workload, hw, layer, macs, schedule, engine, report, actions, ideal_memory),
+              "golden_checked": golden}
     return LayerRun(layer, mapping, schedule, engine, macs, report, actions, record)
 
 
@@ -193,7 +243,7 @@ def _columns(frame: pd.DataFrame) -> list[str]:
 
 
 def simulate_workloads(workloads: dict[str, Workload], hw: Accelerator, ideal_memory: bool = False,
-                       numerics: bool = True, progress: bool = False) -> Simulation:
+                       numerics: bool = True, progress: bool = False, golden: bool = False) -> Simulation:
     """Simulate every compute layer of each workload (keyed by variant, e.g. dense/pruned)."""
     total = sum(len(w.compute_layers) for w in workloads.values())
     bar = tqdm(total=total, desc="simulate", unit="layer", file=sys.stderr, disable=not progress)
@@ -204,7 +254,7 @@ def simulate_workloads(workloads: dict[str, Workload], hw: Accelerator, ideal_me
                 raise SimulationError(f"workload '{workload.model}' has no Linear or Conv2d layer")
             for layer in workload.compute_layers:
                 bar.set_postfix_str(f"{variant} {layer.name}")
-                run = simulate_layer(layer, hw, ideal_memory, numerics, workload)
+                run = simulate_layer(layer, hw, ideal_memory, numerics, workload, golden=golden)
                 records.append({"variant": variant, **run.record})
                 actions.append(run.actions.assign(variant=variant))
                 bar.update()
@@ -241,21 +291,23 @@ def checkpoint_workload(model: str, path: str | Path, seed: int = 0) -> Workload
 
 def simulate_network(model: str, profile: str | None = None, hw: str | Path | Accelerator = "systolic-ws-32x32",
                      seed: int = 0, profile_file: str | Path | None = None, checkpoint: str | Path | None = None,
-                     ideal_memory: bool = False, numerics: bool = True, progress: bool = False) -> Simulation:
+                     ideal_memory: bool = False, numerics: bool = True, progress: bool = False,
+                     golden: bool = False) -> Simulation:
     """A zoo network on ``hw``: dense and, with a profile, pruned (``sim.api.profile_workloads``);
     or, with ``checkpoint``, the pruned model of a ``prunesim prune`` run (variant ``checkpoint``).
-    Same arguments and seed, same numbers."""
+    Same arguments and seed, same numbers. ``golden``: see :func:`simulate_layer`."""
     from sim.api import profile_workloads, resolve_hardware, resolve_profile
 
     accelerator = resolve_hardware(hw)
-    require_systolic(accelerator)
+    if accelerator.mac_array.kind != "eie":
+        require_systolic(accelerator)
     if checkpoint is not None:
         if profile or profile_file:
             raise SimulationError("give --checkpoint or a profile, not both")
         workloads = {"checkpoint": checkpoint_workload(model, checkpoint, seed)}
     else:
         workloads = profile_workloads(model, resolve_profile(model, profile, profile_file), seed)
-    return simulate_workloads(workloads, accelerator, ideal_memory, numerics, progress)
+    return simulate_workloads(workloads, accelerator, ideal_memory, numerics, progress, golden)
 
 
 def totals(results: pd.DataFrame) -> pd.DataFrame:

@@ -95,7 +95,13 @@ def systolic_dict():
     (("energy", "table"), "nosuchtable", "energy.table", "horowitz45"),
 ])
 def test_bad_systolic_fields_are_named(tmp_path, systolic_dict, path, value, field, message):
-    node = systolic_dict
+    assert_field_rejected(tmp_path, systolic_dict, path, value, field, message)
+
+
+def assert_field_rejected(tmp_path, data, path, value, field, message):
+    """Set (or, with ``value`` None, delete) the field at ``path`` of a description ``data``, write it
+    and require load_hardware to reject it naming the file, ``field`` and ``message``."""
+    node = data
     for key in path[:-1]:
         node = node[key]
     if value is None:
@@ -103,7 +109,7 @@ def test_bad_systolic_fields_are_named(tmp_path, systolic_dict, path, value, fie
     else:
         node[path[-1]] = value
     with pytest.raises(HardwareError) as error:
-        load_hardware(_write(tmp_path, systolic_dict))
+        load_hardware(_write(tmp_path, data))
     assert f"field '{field}" in str(error.value) and message in str(error.value), str(error.value)
     assert str(tmp_path / "hw.yaml") in str(error.value)
 
