@@ -36,22 +36,31 @@ def prune_uniform(model: nn.Module, density: float) -> float:
 
 
 def tradeoff(build, data, fractions: list[float], train_config: TrainConfig, retrain_config: TrainConfig,
-             seed: int = 0, progress: bool = True) -> pd.DataFrame:
+             seed: int = 0, progress: bool = True, l1_strength: float | None = None) -> pd.DataFrame:
     """Run the five curves; ``build()`` returns a fresh untrained model.
+
+    ``l1_strength`` replaces the configs' ``reg_strength`` for the L1 runs (training and
+    retraining); None keeps one strength for both. The same λ is not comparable across the two
+    penalties (L1's gradient λ·sign(w) does not shrink with the weight), so a strength good for
+    L2 can sparsify an L1 network while it trains.
 
     Returns columns method, pruned_fraction, accuracy (test set), with one row per method at
     fraction 0 holding the dense accuracy the curve starts from."""
     fractions = sorted(fractions)
     rows = []
     trained = {}
+    def penalised(config: TrainConfig, reg: str) -> TrainConfig:
+        strength = l1_strength if reg == "l1" and l1_strength is not None else config.reg_strength
+        return dataclasses.replace(config, regularization=reg, reg_strength=strength)
+
     for reg in ("l1", "l2"):
         model = build()
-        config = dataclasses.replace(train_config, regularization=reg)
+        config = penalised(train_config, reg)
         train(model, data, config, seed=seed, progress=progress, desc=f"train ({reg.upper()})")
         trained[reg] = model
     for reg in ("l1", "l2"):
         dense_accuracy = evaluate(trained[reg], data.test)[1]
-        retrain = dataclasses.replace(retrain_config, regularization=reg)
+        retrain = penalised(retrain_config, reg)
         for retrained in (False, True):
             method = f"{reg.upper()} w/{'' if retrained else 'o'} retrain"
             rows.append({"method": method, "pruned_fraction": 0.0, "accuracy": dense_accuracy})

@@ -147,11 +147,14 @@ def _cmd_tradeoff(args: argparse.Namespace) -> int:
     fractions = [float(f) for f in args.fractions.split(",")]
     if not all(0.0 < f < 1.0 for f in fractions):
         raise JobError(f"--fractions '{args.fractions}': each pruned fraction must lie in (0, 1)")
+    if args.l1_strength is not None and not 0.0 <= args.l1_strength < float("inf"):
+        raise JobError(f"--l1-strength {args.l1_strength}: must be a finite number >= 0")
     out = Path(args.out)
     check_writable(out)
     data = load_dataset(args.data, data_dir=args.data_dir, seed=args.seed)
     table = tradeoff(lambda: build_model(args.model, seed=args.seed), data, fractions, settings.train_config(),
-                     settings.retrain_config(), seed=args.seed, progress=not args.quiet)
+                     settings.retrain_config(), seed=args.seed, progress=not args.quiet,
+                     l1_strength=args.l1_strength)
     title = f"{args.model} on {args.data}: accuracy against parameters pruned (Han 2015 Fig. 5)"
     wide = table.pivot(index="pruned_fraction", columns="method", values="accuracy").reset_index()
     write_files(out, {"tradeoff.csv": table.to_csv(index=False), "tradeoff.png": tradeoff_plot(table, title),
@@ -312,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     trade.add_argument("--retrain-epochs", type=int, default=3)
     trade.add_argument("--seed", type=int, default=0)
     trade.add_argument("--out", default="reports/tradeoff")
+    trade.add_argument("--l1-strength", type=float,
+                       help="L1 penalty of the L1 curves (default: the network's L2 strength)")
     trade.add_argument("--quiet", action="store_true")
     trade.set_defaults(run=_cmd_tradeoff)
 

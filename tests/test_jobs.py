@@ -117,3 +117,21 @@ def test_val_size_reaches_the_loader_and_old_runs_still_resume(tmp_path):
     assert not settings_match(PruneSettings(seed=1), tmp_path)
     bad = _prune(tmp_path, "--val-size", "60000")
     assert bad.returncode == 2 and "val_size" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_tradeoff_l1_strength_reaches_only_the_l1_runs():
+    """With no penalty on either side, the L1- and L2-trained networks are the same network."""
+    data = load_dataset("mnist", limit=1000, val_size=200)
+    config = TrainConfig(epochs=1, lr=0.05, batch_size=128, reg_strength=0.0)
+    table = tradeoff(lambda: build_model("lenet-300-100", seed=0), data, [0.5], config,
+                     TrainConfig(epochs=1, lr=0.005, batch_size=128, reg_strength=0.0), progress=False,
+                     l1_strength=0.0)
+    dense = table[table["pruned_fraction"] == 0.0].set_index("method")["accuracy"]
+    assert dense["L1 w/o retrain"] == dense["L2 w/o retrain"]
+    # A strong L1 penalty changes the L1 network and leaves the L2 one alone.
+    strong = tradeoff(lambda: build_model("lenet-300-100", seed=0), data, [0.5], config,
+                      TrainConfig(epochs=1, lr=0.005, batch_size=128, reg_strength=0.0), progress=False,
+                      l1_strength=1e-2)
+    strong_dense = strong[strong["pruned_fraction"] == 0.0].set_index("method")["accuracy"]
+    assert strong_dense["L2 w/o retrain"] == dense["L2 w/o retrain"]
+    assert strong_dense["L1 w/o retrain"] != dense["L1 w/o retrain"]
