@@ -238,6 +238,16 @@ def _add_data_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--data-dir", help="folder holding the IDX files (else $PRUNESIM_DATA, ../shared/data, cache)")
 
 
+def _add_network_options(command: argparse.ArgumentParser, profile_help: str) -> argparse._MutuallyExclusiveGroup:
+    """--model and the mutually exclusive --profile / --profile-file of the commands that run a zoo
+    network; returns the group so a command can add another source to it."""
+    command.add_argument("--model", required=True, help=f"zoo network: {', '.join(MODEL_NAMES)}")
+    source = command.add_mutually_exclusive_group()
+    source.add_argument("--profile", help=f"{profile_help}: {', '.join(available_profiles())}")
+    source.add_argument("--profile-file", help="your own density profile (YAML, same schema)")
+    return source
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="prunesim", description="What does pruning actually save on real hardware? "
                      "Prune networks, run them on accelerator models, price the actions at 45 nm.")
@@ -249,10 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Estimate a zoo network, dense and pruned by a density profile, on a hardware "
                     "description. Prints a per-layer table and writes results.csv, results.json, "
                     "report.md and energy.png.")
-    estimate.add_argument("--model", required=True, help=f"zoo network: {', '.join(MODEL_NAMES)}")
-    source = estimate.add_mutually_exclusive_group()
-    source.add_argument("--profile", help=f"density profile: {', '.join(available_profiles())}")
-    source.add_argument("--profile-file", help="your own density profile (YAML, same schema)")
+    _add_network_options(estimate, "density profile")
     estimate.add_argument("--hw", default="han45nm", help="hardware preset name or YAML file (default han45nm)")
     estimate.add_argument("--out", help="output folder (default reports/MODEL-PROFILE-HW)")
     estimate.add_argument("--seed", type=int, default=0, help="seed of weights and samples (default 0)")
@@ -350,10 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "filler zeros, activation queues), check every layer's output against a "
                     "reference, price the actions at 45 nm. Prints a per-layer table and writes "
                     "results.csv, actions.csv, totals.csv, results.json, report.md and energy.png.")
-    simulate.add_argument("--model", required=True, help=f"zoo network: {', '.join(MODEL_NAMES)}")
-    sim_source = simulate.add_mutually_exclusive_group()
-    sim_source.add_argument("--profile", help=f"density profile (adds a pruned variant): {', '.join(available_profiles())}")
-    sim_source.add_argument("--profile-file", help="your own density profile (YAML, same schema)")
+    sim_source = _add_network_options(simulate, "density profile (adds a pruned variant)")
     sim_source.add_argument("--checkpoint", help="a model pruned by 'prunesim prune': RUN/rounds/final.pt, a round "
                                                  "checkpoint, or a .npz sparse export")
     simulate.add_argument("--hw", default="systolic-ws-32x32",
