@@ -1,5 +1,6 @@
 """Tiny synthetic data for training tests (real data: tests/test_datasets.py, tests/test_jobs.py)."""
 
+import pytest
 import torch
 from torch.utils.data import TensorDataset
 
@@ -11,3 +12,18 @@ def blobs(n: int, seed: int) -> TensorDataset:
     labels = torch.randint(0, 2, (n,), generator=generator)
     images = centres[labels] + 1.5 * torch.randn(n, 1, 28, 28, generator=generator)
     return TensorDataset(images.float(), labels.long())
+
+
+def _mnist_found() -> bool:
+    from pruning.datasets import DataError, find_files
+    try:
+        find_files("mnist")
+    except DataError:
+        return False
+    return True
+
+
+# Tests that train on real MNIST read the offline copy (../shared/data/mnist, as CI has it) and
+# never download; where no copy is reachable they skip and say so.
+needs_mnist = pytest.mark.skipif(not _mnist_found(),
+                                 reason="no offline MNIST copy found (../shared/data/mnist, $PRUNESIM_DATA)")

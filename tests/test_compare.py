@@ -11,7 +11,7 @@ import pytest
 from sim.cli import main
 from sim.compare import CompareSettings, run_compare
 from sim.jobs import JobError
-from tests.synthetic import blobs
+from tests.synthetic import blobs, needs_mnist
 
 
 def _compare(out, *extra):
@@ -21,6 +21,7 @@ def _compare(out, *extra):
     return subprocess.run(command, capture_output=True, text=True)
 
 
+@needs_mnist
 def test_compare_cli_writes_table_and_plots(tmp_path):
     result = _compare(tmp_path / "c", "--methods", "han,flipout,relief", "--sparsity", "0.9,0.5")
     assert result.returncode == 0, result.stderr

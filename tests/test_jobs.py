@@ -12,6 +12,7 @@ from pruning.magnitude import prunable_layers, weight_density
 from pruning.tradeoff import METHODS, tradeoff
 from pruning.train import TrainConfig
 from pruning.zoo import build_model
+from tests.synthetic import needs_mnist
 from sim.jobs import JobError, PruneSettings, parse_target, scale_densities, settings_match
 
 
@@ -43,6 +44,7 @@ def _prune(tmp_path, *extra):
     return subprocess.run(command, capture_output=True, text=True)
 
 
+@needs_mnist
 def test_prune_job_end_to_end_and_resume(tmp_path):
     first = _prune(tmp_path)
     assert first.returncode == 0, first.stderr
@@ -72,6 +74,7 @@ def test_prune_rejects_bad_settings_in_one_line(tmp_path):
     assert not (tmp_path / "run" / "dense.pt").exists()
 
 
+@needs_mnist
 def test_tradeoff_curves_on_a_small_mnist_subset():
     data = load_dataset("mnist", limit=2000, val_size=500)
     config = TrainConfig(epochs=1, lr=0.05, batch_size=128, reg_strength=1e-4)
@@ -86,6 +89,7 @@ def test_tradeoff_curves_on_a_small_mnist_subset():
     assert by[("L1 w/o retrain", 0.0)] == by[("L1 w/ retrain", 0.0)]
 
 
+@needs_mnist
 def test_prune_lenet5_with_sensitivity_densities_and_separate_retraining(tmp_path):
     """Han Fig. 6 sets the per-layer densities; conv and FC retrain apart (Han §3.3)."""
     result = subprocess.run(
@@ -104,6 +108,7 @@ def test_prune_lenet5_with_sensitivity_densities_and_separate_retraining(tmp_pat
     assert ",conv," in history and ",fc," in history  # both retraining phases ran
 
 
+@needs_mnist
 def test_val_size_reaches_the_loader_and_old_runs_still_resume(tmp_path):
     """--val-size is a setting like any other; a settings.json written before the field existed
     matches the default, any other value does not."""
@@ -119,6 +124,7 @@ def test_val_size_reaches_the_loader_and_old_runs_still_resume(tmp_path):
     assert bad.returncode == 2 and "val_size" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@needs_mnist
 def test_tradeoff_l1_strength_reaches_only_the_l1_runs():
     """With no penalty on either side, the L1- and L2-trained networks are the same network."""
     data = load_dataset("mnist", limit=1000, val_size=200)
