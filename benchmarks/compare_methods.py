@@ -9,11 +9,13 @@ written to ``benchmarks/results/compare-MODEL/``. At 99% FlipOut stands beside g
 pruning (Apostol et al. 2020's baseline).
 
 ``quant``: LeNet-300-100 (MNIST) dense at 32 bits, pruned with Han's method at 32 bits, the
-pruned network in 8-bit fixed point (weights and activations), and the pruned network with
-5-bit shared weights (Deep Compression k-means, centroids fine-tuned): test accuracy, bits per
-weight, compressed size with 5-bit relative indices (and codebooks), and the energy estimate on
-han45nm (int8 MACs for the 8-bit row). Written to ``benchmarks/results/quantisation.{md,csv}``.
-Every row quotes the command and the wall time; nothing is downloaded.
+pruned network in 8-bit fixed point (weights and activations), the pruned network with 5-bit
+shared weights (Deep Compression k-means, centroids fine-tuned), and both stacked (5-bit indices
+into 8-bit codebooks, EIE's arrangement): test accuracy, bits per weight, compressed size with
+5-bit relative indices (and codebooks) without and with Huffman coding (Deep Compression §4),
+and the energy estimate on han45nm (int8 MACs for the fixed-point rows). Written to
+``benchmarks/results/quantisation.{md,csv}``. Every row quotes the command and the wall time;
+nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -27,18 +29,17 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from pruning.compression import Compression, compress
 from pruning.datasets import load_dataset
 from pruning.han import copy_model
 from pruning.methods import make_method
 from pruning.pipeline import MethodSchedule, run_method
-from pruning.quantise import quantise_model
-from pruning.sharing import compressed_size, fine_tune_shared, share_weights
 from pruning.train import evaluate, train
 from pruning.zoo import build_model
 from sim.api import estimate_workloads, measured_workloads
 from sim.compare import CompareSettings, run_compare
 from sim.estimator import totals
-from sim.jobs import PruneSettings
+from sim.jobs import PruneSettings, compression_rows
 from sim.report import to_markdown, write_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,21 +75,26 @@ def quant(args: argparse.Namespace) -> None:
                               train=dataclasses.replace(settings.train_config(), epochs=0),
                               retrain=settings.retrain_config(), seed=args.seed)
     run_method(make_method("han", seed=args.seed), pruned, data, schedule, progress=not args.quiet)
-    fixed8 = quantise_model(pruned, 8, data.train.tensors[0][:1000], per_channel=True)
-    shared = copy_model(pruned)
-    codebooks = share_weights(shared, 5)
-    fine_tune_shared(shared, codebooks, data, dataclasses.replace(settings.retrain_config(), epochs=1),
-                     seed=args.seed, progress=not args.quiet)
+    variants = {"dense, 32-bit": (dense, "32"), "pruned, 32-bit": (pruned, "32")}
+    for label, bits, compression in (
+            ("pruned, 8-bit fixed point (W8A8, per-channel)", "8", Compression(quantise_bits=8, per_channel=True)),
+            ("pruned, 5-bit shared weights", "5 (+codebook)", Compression(share_bits=5)),
+            ("pruned, 5-bit shared + 8-bit fixed point (W8A8)", "5 (+8-bit codebook)",
+             Compression(share_bits=5, quantise_bits=8))):
+        model = compress(pruned, compression, data, settings.retrain_config(), seed=args.seed,
+                         progress=not args.quiet)
+        variants[label] = (model, bits)
+    sizes = compression_rows({label: model for label, (model, _) in variants.items()}).set_index("model")
     rows = []
-    for label, model, bits in (("dense, 32-bit", dense, "32"), ("pruned, 32-bit", pruned, "32"),
-                               ("pruned, 8-bit fixed point (W8A8, per-channel)", fixed8, "8"),
-                               ("pruned, 5-bit shared weights", shared, "5 (+codebook)")):
-        size = compressed_size(model)[-1]
-        if model is dense:   # the dense network is stored dense: 32 bits per weight, no indices
-            size = {**size, "compressed_bits": size["dense_bits"], "ratio": 1.0}
+    for label, (model, bits) in variants.items():
+        size = sizes.loc[label]
+        dense_kb = size["compressed_kB"] * size["compression"]       # weights × 32 bits
+        stored = (dense_kb, 1.0, dense_kb, 1.0) if model is dense else (   # the dense network is stored dense
+            size["compressed_kB"], size["compression"], size["huffman_kB"], size["huffman_compression"])
         rows.append({"model": label, "test_error_pct": 100 * (1 - evaluate(model, data.test)[1]),
-                     "weight_bits": bits, "kept_weights": size["nonzeros"],
-                     "compressed_kB": size["compressed_bits"] / 8 / 1000, "compression": size["ratio"],
+                     "weight_bits": bits, "kept_weights": int(size["kept_weights"]),
+                     "compressed_kB": stored[0], "compression": stored[1],
+                     "huffman_kB": stored[2], "huffman_compression": stored[3],
                      "energy_uj": _energy(model, sample, "lenet-300-100")})
     table = pd.DataFrame(rows)
     wall = time.perf_counter() - started
@@ -96,8 +102,11 @@ def quant(args: argparse.Namespace) -> None:
     text = "\n".join([
         "# LeNet-300-100 on MNIST: pruning + quantisation", "", f"`{command}` — wall {wall:.0f} s", "",
         "Compressed size: weights only, relative-index CSC with 5-bit indices (filler zeros counted), "
-        "column pointers, and for shared weights the 32-bit codebook of each layer; dense: 32 bits per weight. "
-        "Energy: han45nm analytical estimate per inference (the 8-bit row on int8 MACs).", "",
+        "column pointers, and for shared weights the codebook of each layer (32-bit values, 8-bit once "
+        "quantised); dense: 32 bits per weight. Huffman: the same entries with the shared/fixed-point values "
+        "and the relative indices Huffman-coded with their own frequencies, code tables included (Deep "
+        "Compression §4). Energy: han45nm analytical estimate per inference (fixed-point rows: int8 multiply "
+        "+ int32 accumulate).", "",
         to_markdown(table)])
     write_files(RESULTS, {"quantisation.md": text, "quantisation.csv": table.to_csv(index=False)})
     print(text)

@@ -434,14 +434,21 @@ class _Reader:
 _ENERGY_FIELDS = {"bits", "value", "unit", "source", "where", "note"}
 
 
-def _parse(origin: str, doc: Any) -> EnergyTable:
-    r = _Reader(origin, doc)
-    schema = r.get(doc, "schema", "schema", str)
-    if schema != SCHEMA:
-        r.fail("schema", f"expected {SCHEMA!r}, got {schema!r}")
+def _read_name(r: "_Reader", doc: Any, schema: str) -> str:
+    """Check ``doc``'s ``schema`` field against ``schema`` and return its ``name`` (a data
+    table's header, shared by energy and area tables)."""
+    found = r.get(doc, "schema", "schema", str)
+    if found != schema:
+        r.fail("schema", f"expected {schema!r}, got {found!r}")
     name = r.get(doc, "name", "name", str)
     if not name or "@" in name:
         r.fail("name", f"must be non-empty, without '@' (marks scaled tables): {name!r}")
+    return name
+
+
+def _parse(origin: str, doc: Any) -> EnergyTable:
+    r = _Reader(origin, doc)
+    name = _read_name(r, doc, SCHEMA)
     node_nm = r.number(doc, "node_nm", "node_nm")
     voltage_v = r.number(doc, "voltage_v", "voltage_v")
     known = {
@@ -602,7 +609,8 @@ _EXTENSION_FIELDS = {"schema", "name", "extends", "references", "arithmetic", "r
                      "dram", "dram_bandwidth", "reference_points"}
 
 
-def _extended(origin: str, doc: Any) -> Any:
+def _extended(origin: str, doc: Any, fields: frozenset[str] | set[str] = _EXTENSION_FIELDS,
+              replaced: frozenset[str] = frozenset(), available=None) -> Any:
     """``doc`` with its ``extends: BASE`` resolved: the base table's fields, its references and
     rows plus ``doc``'s (a reference id given twice must have the same text; a row given twice is
     rejected by :func:`_parse` as a duplicate). A doc without ``extends`` comes back unchanged.
@@ -610,21 +618,27 @@ def _extended(origin: str, doc: Any) -> Any:
     This is how a table adds *derived* rows to a published one without editing it: e.g.
     ``horowitz45-int16`` adds a 16-bit integer multiply, derived in its file, to Horowitz's
     figures, which stay exactly as published in ``horowitz45``.
+
+    ``fields``: what an extending doc may give (default: an energy table's); those in
+    ``replaced`` replace the base's value, the other row lists are appended to the base's.
+    ``available``: lists the shipped tables for the error message (default: energy tables).
+    :mod:`hwmodels.area` resolves area tables with its own fields.
     """
     if not isinstance(doc, dict) or "extends" not in doc:
         return doc
     base_name = doc["extends"]
     if not isinstance(base_name, str) or "/" in base_name or "\\" in base_name:
         raise ValueError(f"{origin}: extends: must name a shipped table, got {base_name!r}")
-    extra = sorted(set(doc) - _EXTENSION_FIELDS)
+    extra = sorted(set(doc) - set(fields))
     if extra:
         raise ValueError(f"{origin}: {extra[0]}: not allowed in a table that extends another "
-                         f"(inherited from {base_name!r}); allowed: {sorted(_EXTENSION_FIELDS)}")
+                         f"(inherited from {base_name!r}); allowed: {sorted(fields)}")
     entry = _data_dir() / f"{base_name}.yaml"
     if not entry.is_file():
         raise ValueError(f"{origin}: extends: no shipped table {base_name!r}; available: "
-                         f"{available_energy_tables()}")
-    base = _extended(f"hwmodels/data/{base_name}.yaml", yaml.safe_load(entry.read_text(encoding="utf-8")))
+                         f"{(available or available_energy_tables)()}")
+    base = _extended(f"hwmodels/data/{base_name}.yaml", yaml.safe_load(entry.read_text(encoding="utf-8")),
+                     fields, replaced, available)
     merged = dict(base)
     merged["name"] = doc.get("name", base.get("name"))
     references = dict(base.get("references") or {})
@@ -633,7 +647,7 @@ def _extended(origin: str, doc: Any) -> Any:
             raise ValueError(f"{origin}: references.{key}: already defined by {base_name!r} with another text")
         references[key] = text
     merged["references"] = references
-    for key in _EXTENSION_FIELDS - {"schema", "name", "extends", "references"}:
+    for key in set(fields) - {"schema", "name", "extends", "references"}:
         if key in doc:
-            merged[key] = list(base.get(key) or []) + list(doc[key] or [])
+            merged[key] = doc[key] if key in replaced else list(base.get(key) or []) + list(doc[key] or [])
     return merged

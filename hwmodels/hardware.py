@@ -16,8 +16,10 @@ as in EIE, Han et al., ISCA 2016, simulated by :mod:`sim.eie`; its own parameter
 ranges: the energy table named by ``energy.table`` must price the MAC precision
 (``mac_array.precision``) and the DRAM interface (``dram.interface``), so an int16 array is
 rejected with the Horowitz table (it has no 16-bit integer multiply); a systolic array needs a
-dataflow, cannot ``skip`` zeros (a dense array has no way to find the non-zeros) and every buffer
-must hold one array-sized (rows x cols) tile of each operand it holds.
+dataflow, may ``skip`` zero weights only in the ``ws`` dataflow and only with a compressed
+``weight_format`` (``bitmask`` or ``relative_index``: the metadata is how it finds the non-zeros;
+semantics in :mod:`sim.compaction`), never zero activations, and every buffer must hold one
+array-sized (rows x cols) tile of each operand it holds.
 """
 
 from __future__ import annotations
@@ -48,9 +50,11 @@ __all__ = [
     "RegisterFile",
     "WeightFormat",
     "available_presets",
+    "format_validation_error",
     "load_hardware",
     "min_tile_bytes",
     "operand_bits",
+    "parse_hardware",
 ]
 
 
@@ -60,7 +64,7 @@ class HardwareError(ValueError):
 
 class _FieldError(ValueError):
     """A cross-field check that failed; ``field`` is the path relative to the object checked, so
-    :func:`_format_error` can name the full path of the field at fault."""
+    :func:`format_validation_error` can name the full path of the field at fault."""
 
     def __init__(self, field: str, message: str):
         super().__init__(message)
@@ -144,7 +148,9 @@ class MacArray:
 
     ``ideal``: MAC units fed perfectly (the estimator's model). ``systolic``: a rows × cols
     systolic array running ``dataflow`` (required; fill and drain cost cycles, see
-    :mod:`sim.systolic`); being dense, it executes or gates zero operands but cannot skip them.
+    :mod:`sim.systolic`); it executes or gates zero operands, and in the ``ws`` dataflow may skip
+    zero weights stored in a compressed format (:mod:`sim.compaction`: each column's non-zero
+    weights compacted along the reduction); zero activations it cannot skip.
     """
 
     kind: Literal["ideal", "systolic", "eie"]
@@ -176,11 +182,14 @@ class MacArray:
             return
         if self.dataflow is None:
             raise _FieldError("dataflow", "required for kind 'systolic'; valid: 'ws', 'os', 'is'")
-        for name in ("zero_weights", "zero_activations"):
-            if getattr(self, name) == "skip":
-                raise _FieldError(name, "'skip' is not valid for a dense systolic array (finding the "
-                                  "non-zeros needs a sparse dataflow, not modelled yet); "
-                                  "valid: 'execute', 'gate'")
+        if self.zero_activations == "skip":
+            raise _FieldError("zero_activations", "'skip' is not valid for a systolic array (the activations "
+                              "stream in step with the array; finding their non-zeros needs a sparse "
+                              "dataflow, not modelled); valid: 'execute', 'gate'")
+        if self.zero_weights == "skip" and self.dataflow != "ws":
+            raise _FieldError("zero_weights", f"'skip' is modelled for dataflow 'ws' only (stationary weights "
+                              f"compacted per column, sim/compaction.py), not '{self.dataflow}'; "
+                              "valid: 'execute', 'gate'")
 
     @property
     def is_systolic(self) -> bool:
@@ -231,26 +240,32 @@ class Dram:
 
 @dataclass(frozen=True, config=_STRICT)
 class WeightFormat:
-    """How pruned weights are stored when the array skips zero weights.
+    """How pruned weights are stored when the array skips zero weights (the conventions and
+    exact sizes of :mod:`pruning.formats`).
 
     ``relative_index``: each stored entry carries an index of ``index_bits[kind]`` bits counting
     the zeros since the previous entry; a gap the index cannot encode costs a filler zero
-    (Han et al., ICLR 2016, Deep Compression §2; EIE, ISCA 2016, §III).
+    (Han et al., ICLR 2016, Deep Compression §2; EIE, ISCA 2016, §III); columns are delimited by
+    pointers. ``bitmask``: one bit per weight position and the non-zero values; the index bits
+    do not apply.
     """
 
-    kind: Literal["dense", "relative_index"] = "dense"
+    kind: Literal["dense", "relative_index", "bitmask"] = "dense"
     index_bits_linear: Annotated[int, Field(ge=0, le=32)] = 0
     index_bits_conv: Annotated[int, Field(ge=0, le=32)] = 0
 
 
 @dataclass(frozen=True, config=_STRICT)
 class EnergyRef:
-    """Which energy table prices this hardware, and at which node and voltage."""
+    """Which energy table prices this hardware, and at which node and voltage. ``area_table``:
+    the area table (:mod:`hwmodels.area`) that sizes it, by name or path; omitted, the shipped
+    one that goes with ``table``."""
 
     table: str = "horowitz45"
     node_nm: Annotated[float, Field(gt=0)] = 45.0
     voltage_v: Annotated[float, Field(gt=0)] = 0.9
     scaling_rule: str = "cv2"
+    area_table: str | None = None
 
 
 @dataclass(frozen=True, config=_STRICT)
@@ -275,10 +290,14 @@ class Accelerator:
             if not any(kind in b.holds for b in self.buffers):
                 raise ValueError(f"no buffer holds '{kind}'; every data kind needs one")
         if self.mac_array.zero_weights == "skip" and self.weight_format.kind == "dense":
-            raise ValueError(
-                "mac_array.zero_weights is 'skip' but weight_format.kind is 'dense': "
-                "skipping zero weights needs a compressed format (relative_index)"
-            )
+            raise _FieldError("weight_format.kind", "'dense' but mac_array.zero_weights is 'skip': skipping zero "
+                              "weights needs a compressed format; valid: 'relative_index', 'bitmask'")
+        if (self.mac_array.is_systolic and self.mac_array.zero_weights == "skip"
+                and self.weight_format.kind == "relative_index"):  # eie: _check_eie, its own range
+            for name in ("index_bits_linear", "index_bits_conv"):
+                if getattr(self.weight_format, name) < 1:
+                    raise _FieldError(f"weight_format.{name}", f"{getattr(self.weight_format, name)} bits "
+                                      "cannot encode a relative index; valid: 1..32")
         self._check_energy_table()
         if self.mac_array.is_systolic:
             self._check_tiles()
@@ -355,6 +374,11 @@ class Accelerator:
         """A copy with top-level fields replaced (validated again)."""
         return _ADAPTER.validate_python(dataclasses.replace(self, **changes))
 
+    def to_yaml(self) -> str:
+        """The validated description as YAML, every field spelled out (defaults included);
+        :func:`load_hardware` reads it back to an equal description."""
+        return yaml.safe_dump(dataclasses.asdict(self), sort_keys=False)
+
 
 def operand_bits(array: MacArray, kind: DataKind) -> int:
     """Bits of one element of ``kind`` inside the chip: operands at the data width, outputs
@@ -383,7 +407,8 @@ def available_presets() -> tuple[str, ...]:
     return tuple(sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml")))
 
 
-def _format_error(source: str, error: ValidationError) -> str:
+def format_validation_error(source: str, error: ValidationError) -> str:
+    """One line: ``source``, the dotted path of the first bad field, what is wrong with it."""
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"])
     kind = first["type"]
@@ -421,9 +446,15 @@ def load_hardware(name_or_path: str | Path) -> Accelerator:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise HardwareError(f"{source}: not valid YAML ({str(error).splitlines()[0]})") from None
+    return parse_hardware(raw, source)
+
+
+def parse_hardware(raw: object, source: str) -> Accelerator:
+    """Validate an already parsed description (the mapping a YAML file holds); errors are a
+    :class:`HardwareError` naming ``source`` and the field."""
     if not isinstance(raw, dict):
         raise HardwareError(f"{source}: expected a mapping of fields at the top level")
     try:
         return _ADAPTER.validate_python(raw)
     except ValidationError as error:
-        raise HardwareError(_format_error(source, error)) from None
+        raise HardwareError(format_validation_error(source, error)) from None

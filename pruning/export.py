@@ -18,7 +18,8 @@ Sizes follow :func:`pruning.formats.size_bits`: Deep Compression (Han, Mao, Dall
 in their float dtype (float32 for the zoo models) so that ``load_export`` reproduces the pruned
 model bit for bit. Left out, each layer's own width is used: a fixed-point layer's
 ``fixed_point_bits`` (:mod:`pruning.quantise`), a shared layer's ``stored_weight_bits`` plus its
-codebook of ``codebook_entries`` 32-bit values (:mod:`pruning.sharing`), else 32.
+codebook of ``codebook_entries`` values of 32 bits (or ``fixed_point_bits`` once quantised;
+:mod:`pruning.sharing`), else 32.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from pruning.formats import (CSC, CSR, Bitmask, RelativeCSC, as_matrix, bitmask_
                              encode_csr, encode_relative_csc, relative_csc_size_bits,
                              relative_index_entries, size_bits)
 from pruning.magnitude import make_permanent, prunable_layers
-from pruning.quantise import weight_bits_of
+from pruning.quantise import value_bits_of, weight_bits_of
 
 __all__ = ["FORMATS", "export_model", "load_export", "storage_overhead", "storage_table"]
 
@@ -159,7 +160,8 @@ def export_model(model: nn.Module, path: str | Path, fmt: str = "relative", inde
         weight = _to_numpy(state[key])
         weight_keys.add(key)
         layer_bits = widths[name]
-        codebook_bits = int(getattr(module, "codebook_entries", 0)) * 32 if value_bits is None else 0
+        codebook_entries = int(getattr(module, "codebook_entries", 0)) if value_bits is None else 0
+        codebook_bits = codebook_entries * value_bits_of(module)
         encoded = _encode(as_matrix(weight), fmt, _index_bits(module, index_bits_fc, index_bits_conv),
                           layer_bits)
         for field in _FIELDS[fmt]:

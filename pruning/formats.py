@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "as_matrix", "relative_index_entries",
+    "as_matrix", "interleaved_entries", "relative_index_entries",
     "CSR", "CSC", "RelativeCSC", "Bitmask",
     "encode_csr", "encode_csc", "encode_relative_csc", "encode_bitmask",
     "decode", "relative_rows", "size_bits", "size_bytes",
@@ -89,6 +89,47 @@ def relative_index_entries(mask: np.ndarray, index_bits: int, interleave: int = 
         gaps = row - previous - 1
         fillers += int(np.sum(gaps // span))
     return non_zeros, fillers
+
+
+def interleaved_entries(matrix: np.ndarray, index_bits: int, interleave: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Per column and PE, what relative-index CSC stores when the rows of ``matrix`` are split
+    over ``interleave`` PEs (row i on PE i mod N, as EIE does): ``(non_zeros, fillers)``, two
+    int64 tables of shape (cols, N). Column j of PE p stores ``non_zeros[j, p] + fillers[j, p]``
+    entries, as ``encode_relative_csc(matrix[p::N], index_bits)`` does for its column j.
+
+    Vectorised over PEs and columns (:func:`relative_index_entries` counts the same, PE by PE):
+    the matrix is viewed as a grid ``[local row r, PE p, column j]`` and walked down r, keeping
+    each share's latest entry, so an entry at r follows ``r − latest − 1`` zeros. A filler needs
+    a run of ``2**index_bits`` zeros before an entry, so a matrix none of whose shares has that
+    many zeros (a dense one, or one of at most ``2**index_bits`` rows per PE) has none.
+    """
+    if index_bits <= 0:
+        raise ValueError(f"index_bits must be positive, got {index_bits}")
+    if interleave <= 0:
+        raise ValueError(f"interleave must be positive, got {interleave}")
+    nonzero = _as_2d(matrix) != 0
+    rows, cols = nonzero.shape
+    local = -(-rows // interleave)  # rows per PE; missing rows of the last PEs are zero
+    if local * interleave != rows:
+        nonzero = np.concatenate([nonzero, np.zeros((local * interleave - rows, cols), dtype=bool)])
+    grid = nonzero.reshape(local, interleave, cols)  # grid[r, p, j] = nonzero[r·N + p, j]
+    count_type = np.int16 if local < 2 ** 15 else np.int64
+    non_zeros = grid.sum(axis=0, dtype=count_type).T.astype(np.int64)
+    span = 1 << index_bits
+    if local <= span or not (local - non_zeros >= span).any():
+        return non_zeros, np.zeros((cols, interleave), dtype=np.int64)
+    rank_type = np.int8 if local < 2 ** 7 else count_type  # holds −1 .. local − 1
+    latest = np.full((interleave, cols), -1, dtype=rank_type)
+    fillers = np.zeros((interleave, cols), dtype=count_type)
+    for r in range(local):
+        here = grid[r]
+        if r >= span:  # above row span no gap can reach span zeros
+            gaps = rank_type(r - 1) - latest  # zeros before an entry at r
+            gaps >>= index_bits
+            gaps *= here
+            fillers += gaps
+        np.copyto(latest, rank_type(r), where=here)
+    return non_zeros, fillers.T.astype(np.int64)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ values (b = 2..8); each weight then stores a b-bit index into the layer's codebo
   step C_k ← C_k − lr·∂L/∂C_k; every weight is then rewritten from the codebook. Biases train
   normally. Pruned weights keep index −1 and stay exactly 0.
 * Compression rate (Eq. 1): r = n·b / (n·log2(k) + k·b) for n weights of b bits
-  (:func:`sharing_rate`); :func:`compressed_size` prices a whole model with relative indices.
+  (:func:`sharing_rate`); :func:`compressed_size` prices a whole model with relative indices,
+  without and with Huffman coding (§4, :mod:`pruning.huffman`).
 
 A shared layer carries ``stored_weight_bits`` (= b) and ``codebook_entries`` (= 2^b), which
 exports and workloads read (:mod:`pruning.export`, :mod:`sim.workload`).
@@ -22,12 +23,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
-from pruning.formats import as_matrix, relative_csc_size_bits, relative_index_entries
+from pruning.formats import as_matrix, encode_relative_csc, size_bits
+from pruning.huffman import coded_bits
 from pruning.magnitude import _effective_weight, prunable_layers
-from pruning.quantise import weight_bits_of
+from pruning.quantise import value_bits_of, weight_bits_of
 from pruning.train import StepHooks, TrainConfig, refresh_pruned_weights, train
 
 __all__ = ["SHARED_BITS", "SharedWeights", "compressed_size", "fine_tune_shared", "kmeans_1d", "share_weights",
@@ -142,32 +145,56 @@ def sharing_rate(n: int, bits: int, k: int) -> float:
 
 
 def compressed_size(model: nn.Module, index_bits_fc: int = 5, index_bits_conv: int = 8,
-                    codebook_value_bits: int = 32) -> list[dict]:
-    """Weight storage of ``model`` with relative indices, per layer and a ``total`` row.
+                    codebook_value_bits: int | None = None) -> list[dict]:
+    """Weight storage of ``model`` with relative indices, per layer and a ``total`` row, without
+    and with Huffman coding (Deep Compression §2–§4).
 
-    Per layer: ``weights``, ``nonzeros``, ``value_bits`` (``stored_weight_bits`` of a shared
-    layer, ``fixed_point_bits`` of a quantised one, else 32), ``dense_bits`` (weights × 32),
-    ``sparse_bits`` (relative-index CSC: (non-zeros + filler zeros) × (value + index bits) +
-    column pointers, :func:`pruning.formats.relative_csc_size_bits`), ``codebook_bits``
-    (2^b × ``codebook_value_bits`` for a shared layer), ``compressed_bits`` (their sum) and
-    ``ratio`` (dense / compressed). Biases are not counted (as in Deep Compression's tables).
+    Per layer: ``weights``, ``nonzeros``, ``fillers`` (filler zeros), ``value_bits``
+    (``stored_weight_bits`` of a shared layer, ``fixed_point_bits`` of a quantised one, else
+    32), ``dense_bits`` (weights × 32), ``sparse_bits`` (relative-index CSC: (non-zeros +
+    filler zeros) × (value + index bits) + column pointers,
+    :func:`pruning.formats.relative_csc_size_bits`), ``codebook_bits`` (2^b values of
+    ``codebook_value_bits`` for a shared layer; None: the layer's value width,
+    :func:`pruning.quantise.value_bits_of`, 32 unless quantised), ``compressed_bits`` (their
+    sum) and ``ratio`` (dense / compressed).
+
+    With Huffman (:mod:`pruning.huffman`), ``huffman_bits``: the stored entries of the same
+    relative-index CSC, in storage order, as two streams each Huffman-coded with its own
+    frequencies — the relative indices (gaps, 0..2^index_bits − 1) and, for a layer with a
+    finite alphabet (shared or fixed-point weights), the values (each distinct weight value is
+    one symbol: a shared-weight index, or a fixed-point layer's integer q_w; filler zeros are one
+    more symbol); a float
+    layer's values stay at ``value_bits`` — plus each code's table, the same column pointers
+    (counting entries, which a sequential decoder needs) and the codebook; ``huffman_ratio`` =
+    dense / huffman. Biases are not counted (as in Deep Compression's tables).
     """
     rows = []
     widths = weight_bits_of(model)
     for name, module in prunable_layers(model).items():
-        weight = _effective_weight(module).cpu().numpy()
-        matrix = as_matrix(weight != 0)
+        # A fixed-point layer stores its integers q_w (its scales are not counted, like biases).
+        weight = (module.integer_weight() if hasattr(module, "integer_weight") else _effective_weight(module))
+        weight = weight.cpu().numpy()
         index_bits = index_bits_conv if isinstance(module, nn.Conv2d) else index_bits_fc
-        nonzeros, fillers = relative_index_entries(matrix, index_bits)
         value_bits = widths[name]
-        sparse = relative_csc_size_bits(matrix.shape, nonzeros + fillers, index_bits, value_bits)
-        codebook = int(getattr(module, "codebook_entries", 0)) * codebook_value_bits
-        rows.append({"layer": name, "weights": int(weight.size), "nonzeros": nonzeros, "value_bits": value_bits,
+        encoded = encode_relative_csc(as_matrix(weight), index_bits, value_bits)
+        nonzeros = int(np.count_nonzero(encoded.values))
+        sparse = size_bits(encoded)
+        codebook = int(getattr(module, "codebook_entries", 0)) * (
+            value_bits_of(module) if codebook_value_bits is None else codebook_value_bits)
+        pointers = (encoded.shape[1] + 1) * encoded.pointer_bits
+        gap_bits = sum(coded_bits(np.asarray(encoded.gaps)))
+        finite = hasattr(module, "codebook_entries") or hasattr(module, "fixed_point_bits")
+        value_part = sum(coded_bits(np.asarray(encoded.values))) if finite else len(encoded.values) * value_bits
+        rows.append({"layer": name, "weights": int(weight.size), "nonzeros": nonzeros,
+                     "fillers": len(encoded.values) - nonzeros, "value_bits": value_bits,
                      "dense_bits": int(weight.size) * 32, "sparse_bits": sparse, "codebook_bits": codebook,
-                     "compressed_bits": sparse + codebook})
+                     "compressed_bits": sparse + codebook,
+                     "huffman_bits": value_part + gap_bits + pointers + codebook})
     total = {key: sum(r[key] for r in rows) for key in
-             ("weights", "nonzeros", "dense_bits", "sparse_bits", "codebook_bits", "compressed_bits")}
+             ("weights", "nonzeros", "fillers", "dense_bits", "sparse_bits", "codebook_bits", "compressed_bits",
+              "huffman_bits")}
     rows.append({"layer": "total", "value_bits": None, **total})
     for row in rows:
         row["ratio"] = row["dense_bits"] / row["compressed_bits"] if row["compressed_bits"] else math.inf
+        row["huffman_ratio"] = row["dense_bits"] / row["huffman_bits"] if row["huffman_bits"] else math.inf
     return rows

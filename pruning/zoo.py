@@ -204,7 +204,14 @@ def build_model(name: str, seed: int = 0) -> nn.Module:
     # VGG-16 (138M weights) would cost as much as the initialisation we actually want.
     with torch.device("meta"):
         model = _BUILDERS[name]()
-    model = model.to_empty(device="cpu")
+    # Allocate with torch.empty rather than Module.to_empty: empty_like of a meta tensor runs
+    # torch's Python reference, whose first call imports sympy (~0.7 s of CPU per process).
+    for module in model.modules():
+        for key, param in list(module.named_parameters(recurse=False)):
+            module.register_parameter(key, nn.Parameter(torch.empty(param.shape, dtype=param.dtype),
+                                                        requires_grad=param.requires_grad))
+        if any(True for _ in module.buffers(recurse=False)):
+            raise TypeError(f"{type(module).__name__} has buffers; allocate them here too")
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
     with torch.no_grad():
         _init_weights(model, generator)

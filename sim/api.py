@@ -3,22 +3,19 @@ description, results as a pandas DataFrame. The CLI is a thin shell around these
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from hwmodels.energy import UnknownEnergyError
-from hwmodels.hardware import Accelerator, Precision, load_hardware
-from hwmodels.pricing import energy_table_for
+from hwmodels.hardware import Accelerator, load_hardware
 from pruning.profiles import DensityProfile, apply_profile, load_profile, load_profile_file
 from pruning.zoo import build_model, input_shape
 from sim.estimator import estimate
-from sim.workload import Workload, WorkloadError, extract_workload
+from sim.workload import Workload, extract_workload
 
 __all__ = [
-    "estimate_network", "estimate_workloads", "fixed_point_hardware", "han_form_table", "measured_workloads",
+    "estimate_network", "estimate_workloads", "han_form_table", "measured_workloads",
     "profile_workloads", "resolve_hardware", "resolve_profile",
 ]
 
@@ -48,7 +45,9 @@ def profile_workloads(model: str, profile: DensityProfile | None, seed: int = 0)
     Without a profile, densities are measured on one seeded random sample.
     """
     network = build_model(model, seed=seed)
-    dense = extract_workload(network, input_shape(model), name=model, seed=seed)
+    # The network is private to this call and pruning installs masks without writing to its
+    # parameters, so the dense trace may share their storage.
+    dense = extract_workload(network, input_shape(model), name=model, seed=seed, copy_parameters=False)
     if profile is None:
         return {"dense": dense}
     dense = dense.with_input_densities({layer.name: 1.0 for layer in dense.compute_layers})
@@ -78,37 +77,13 @@ def measured_workloads(models: dict[str, "torch.nn.Module"], sample, name: str) 
     return {variant: extract_workload(model, sample=sample, name=name) for variant, model in models.items()}
 
 
-def fixed_point_hardware(workload: Workload, hw: Accelerator) -> Accelerator:
-    """The hardware that runs ``workload`` at its real widths: ``hw`` itself unless the
-    workload's layers are b-bit fixed point (``Layer.fixed_point_bits``), then ``hw`` with a
-    b-bit integer MAC array (accumulator max(b, hw's accumulator width)), so MACs, register
-    file, SRAM and DRAM traffic are priced at b bits. The energy table must have that integer
-    MAC (horowitz45: int8 and int32, no int16 multiply): otherwise UnknownEnergyError naming
-    the width; layers of different widths (or some fixed point, some not) are a WorkloadError."""
-    widths = {layer.fixed_point_bits for layer in workload.compute_layers}
-    if widths == {None}:
-        return hw
-    if len(widths) > 1:
-        raise WorkloadError(f"workload '{workload.model}' mixes layer widths {sorted(widths, key=str)}; "
-                            "the estimator prices one fixed-point width per network")
-    bits = widths.pop()
-    table = energy_table_for(hw)
-    valid = sorted(r.bits for r in table.arithmetic_rows if r.dtype == "int" and r.op == "mult"
-                   and any((a.dtype, a.op, a.bits) == ("int", "add", r.bits) for a in table.arithmetic_rows))
-    if bits not in valid:
-        raise UnknownEnergyError(f"{bits}-bit fixed-point layers: energy table '{table.name}' has no "
-                                 f"{bits}-bit int MAC (add and mult); valid widths: {', '.join(map(str, valid))}")
-    precision = Precision(dtype="int", bits=bits,
-                          accumulator_bits=max(bits, hw.mac_array.precision.accumulator_bits))
-    return hw.with_changes(mac_array=dataclasses.replace(hw.mac_array, precision=precision))
-
-
 def estimate_workloads(workloads: dict[str, Workload], hw: str | Path | Accelerator = "han45nm") -> pd.DataFrame:
     """:func:`sim.estimator.estimate` of each workload, tagged with its variant (same columns as
-    :func:`estimate_network`); fixed-point workloads run on :func:`fixed_point_hardware`."""
+    :func:`estimate_network`); fixed-point layers are priced at their own widths
+    (:func:`sim.estimator.operand_widths`)."""
     accelerator = resolve_hardware(hw)
     results = pd.concat(
-        [estimate(workload, fixed_point_hardware(workload, accelerator)).assign(variant=variant)
+        [estimate(workload, accelerator).assign(variant=variant)
          for variant, workload in workloads.items()],
         ignore_index=True,
     )

@@ -10,10 +10,10 @@ import argparse
 import json
 import shutil
 import sys
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from tqdm import tqdm
 
 from hwmodels.energy import UnknownEnergyError
@@ -23,15 +23,21 @@ from pruning.zoo import MODEL_NAMES, UnknownModelError
 from pruning.datasets import DATASETS, DataError
 from sim.api import estimate_network
 from sim.jobs import DENSITY_SOURCES, JobError, PruneSettings, parse_target, run_prune, settings_match
-from sim.report import OutputError, check_writable, comparison_table, render_files, to_markdown, write_files
+from sim.estimator import totals as network_totals
+from sim.report import (OutputError, area_edp_table, check_writable, command_line, comparison_table,
+                        prunesim_version, render_files, to_markdown, write_files)
+from sim.report_inputs import ReportInputError
 from sim.mapping import SimulationError
+from sim.sweepfile import SweepError, load_sweep
 from sim.workload import WorkloadError
 
 __all__ = ["main"]
 
 USER_ERRORS = (HardwareError, ProfileError, UnknownModelError, UnknownEnergyError, WorkloadError,
-               OutputError, DataError, JobError, SimulationError)  # SimulationError: also NumericsError
+               OutputError, DataError, JobError, SimulationError, SweepError,
+               ReportInputError)  # SimulationError: also NumericsError
 DEMO_MODELS = ("lenet-300-100", "lenet-5", "alexnet", "vgg-16")
+DEMO_REPORT_MODELS = ("alexnet", "vgg-16")  # beside the LeNet-300-100 prune run, in the demo's report
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,20 +45,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("prunesim")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def _print_table(results: pd.DataFrame, title: str) -> None:
     with pd.option_context("display.width", 200, "display.max_columns", 30,
                            "display.float_format", lambda v: f"{v:,.3g}" if abs(v) < 1e3 else f"{v:,.0f}"):
         print(f"\n{title}")
         print(comparison_table(results).to_string(index=False))
+        print(area_edp_table(network_totals(results)).to_string(index=False))
 
 
 def _estimate_one(model: str, profile: str | None, profile_file: str | None, hw: str, seed: int,
@@ -60,16 +58,17 @@ def _estimate_one(model: str, profile: str | None, profile_file: str | None, hw:
     results = estimate_network(model, profile=profile, hw=hw, seed=seed, profile_file=profile_file)
     hardware = results["hardware"].iat[0]
     title = f"{model} · {profile or profile_file or 'dense'} · {hardware}"
-    meta = {"model": model, "profile": profile or profile_file or "none", "hardware": hardware,
-            "seed": seed, "prunesim": _version(), "command": command}
-    return results, render_files(results, meta, title), title
+    meta = {"kind": "estimate", "model": model, "profile": profile or profile_file or "none", "hardware": hardware,
+            "seed": seed, "prunesim": prunesim_version(), "command": command}
+    files = {**render_files(results, meta, title), "hardware.yaml": load_hardware(hw).to_yaml()}
+    return results, files, title
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
     out = args.out or Path("reports") / f"{args.model}-{args.profile or 'dense'}-{Path(args.hw).stem}"
     check_writable(out)
     results, files, title = _estimate_one(args.model, args.profile, args.profile_file, args.hw,
-                                          args.seed, " ".join(["prunesim", *sys.argv[1:]]))
+                                          args.seed, args.command_line)
     _print_table(results, title)
     for path in write_files(out, files):
         print(f"wrote {path}")
@@ -77,15 +76,15 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    """The main job: the four networks under Han's profile on han45nm."""
+    """The main job: the four networks under Han's profile on han45nm, LeNet-300-100 pruned on
+    MNIST (and simulated on eie-64pe), and their comparison report."""
     out = Path(args.out)
     check_writable(out)
     summaries, outputs = [], {}
     bar = tqdm(DEMO_MODELS, desc="demo", unit="network", file=sys.stderr)
     for model in bar:
         bar.set_postfix_str(model)
-        results, files, title = _estimate_one(model, "han2015", None, args.hw, args.seed,
-                                              f"prunesim demo --out {out}")
+        results, files, title = _estimate_one(model, "han2015", None, args.hw, args.seed, args.command_line)
         outputs[model] = files
         _print_table(results, title)
         summaries.append(comparison_table(results).assign(model=model).query("layer == 'total'"))
@@ -111,9 +110,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         + "## LeNet-300-100 pruned on MNIST (short schedule)\n\n"
         + f"test error {pruned['dense_test_error_pct']:.2f}% dense → {pruned['pruned_test_error_pct']:.2f}% pruned, "
         + f"{pruned['compression']:.1f}× fewer weights, energy {pruned['energy_saving']:.1f}× lower "
-        + "([report](lenet-300-100-mnist/report/report.md))\n",
+        + "([report](lenet-300-100-mnist/report/report.md))\n\n"
+        + "## Comparison report\n\n[report/index.html](report/index.html) ([Markdown](report/report.md))\n",
     })
     print(f"\nwrote {out}/summary.md and one folder per network")
+
+    # The pruned LeNet-300-100 on the EIE preset, cycle by cycle; then the comparison report of
+    # the main job. Each step runs as the prunesim command it records in its results.
+    eie = out / "lenet-300-100-mnist-eie"
+    _run(["simulate", "--model", "lenet-300-100", "--checkpoint", str(run_dir / "rounds" / "final.pt"),
+          "--hw", "eie-64pe", "--seed", str(args.seed), "--quiet", "--out", str(eie)])
+    # A small design-space sweep (12 points on pruned AlexNet, analytical) for the Pareto section.
+    sweep = out / "sweep"
+    _run(["sweep", str(resources.files("sim") / "data" / "demo-sweep.yaml"), "--out", str(sweep),
+          "--workers", "1", "--quiet"])
+    _run(["report", str(run_dir), str(eie), str(sweep), *(str(out / model) for model in DEMO_REPORT_MODELS),
+          "--out", str(out / "report"), "--title", "prunesim demo: what pruning saves on the shipped accelerators"])
     return 0
 
 
@@ -125,7 +137,7 @@ def _cmd_prune(args: argparse.Namespace) -> int:
         retrain_lr=args.retrain_lr, retrain_regularization=args.retrain_regularization,
         separate_conv_fc=args.separate_conv_fc, max_accuracy_drop=args.max_accuracy_drop, seed=args.seed,
         hw=args.hw, activation_samples=args.activation_samples, val_size=args.val_size, data_dir=args.data_dir,
-        download=args.download)
+        download=args.download, **_compression_options(args))
     load_hardware(settings.hw)  # a bad --hw fails now, not after training
     run_dir = Path(args.run_dir or f"runs/{args.model}-{args.data}-{args.target}-seed{args.seed}")
     check_writable(run_dir)
@@ -173,7 +185,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         sparsities=parse_list(args.sparsity, "--sparsity", float), rounds=args.rounds, epochs=args.epochs,
         lr=args.lr, batch_size=args.batch_size, retrain_epochs=args.retrain_epochs, retrain_lr=args.retrain_lr,
         seed=args.seed, hw=args.hw, activation_samples=args.activation_samples, data_dir=args.data_dir,
-        limit=args.limit)
+        limit=args.limit, **_compression_options(args))
     load_hardware(settings.hw)  # a bad --hw fails now, not after training
     out = Path(args.out or f"reports/compare-{args.model}-{args.data}")
     check_writable(out)
@@ -200,16 +212,76 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     hardware = simulation.layers["hardware"].iat[0]
     memory = "ideal memory" if args.ideal_memory else "real memory"
     title = f"{args.model} · {source} · {hardware} · {memory}"
-    meta = {"model": args.model, "source": args.profile or args.profile_file or args.checkpoint or "dense",
+    meta = {"kind": "simulate", "model": args.model,
+            "source": args.profile or args.profile_file or args.checkpoint or "dense",
             "hardware": hardware, "ideal_memory": args.ideal_memory, "numerics": not args.no_numerics,
             "golden": args.golden,
-            "seed": args.seed, "prunesim": _version(), "command": " ".join(["prunesim", *sys.argv[1:]])}
+            "seed": args.seed, "prunesim": prunesim_version(), "command": args.command_line}
     with pd.option_context("display.width", 200, "display.max_columns", 30,
                            "display.float_format", lambda v: f"{v:,.3g}" if abs(v) < 1e3 else f"{v:,.0f}"):
         print(f"\n{title}")
         print(summary_table(simulation.layers).to_string(index=False))
-    for path in write_files(out, render_simulation(simulation, meta, title)):
+        print(area_edp_table(simulation.totals()).to_string(index=False))
+    files = {**render_simulation(simulation, meta, title), "hardware.yaml": load_hardware(args.hw).to_yaml()}
+    for path in write_files(out, files):
         print(f"wrote {path}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    """Every design point of a sweep file on its workloads: tables, Pareto fronts, plots."""
+    from sim.executors import InProcess, LocalPool, dask_executor
+    from sim.sweep import OBJECTIVES, run_sweep
+
+    for option, value in (("--workers", args.workers), ("--dask-local", args.dask_local)):
+        if value is not None and value < 1:
+            raise SweepError(f"{option} {value}: give at least 1")
+    sweep = load_sweep(args.sweep_file)
+    out = check_writable(args.out or Path("reports") / "sweeps" / Path(args.sweep_file).stem)
+    points = len(sweep.points())
+    meta = {"kind": "sweep", "prunesim": prunesim_version(), "command": args.command_line}
+    print(f"{sweep.source}: {points} design points ({sweep.sampling}) x {len(sweep.workloads)} "
+          f"workload(s), {sweep.mode} mode, base {sweep.base['name']}")
+    if args.scheduler or args.dask_local:
+        try:
+            with dask_executor(args.scheduler, args.dask_local) as executor:
+                result = run_sweep(sweep, out, executor, progress=not args.quiet, meta=meta)
+        except ConnectionError as error:
+            raise SweepError(str(error)) from None
+    else:
+        executor = InProcess() if args.workers == 1 else LocalPool(args.workers)
+        result = run_sweep(sweep, out, executor, progress=not args.quiet, meta=meta)
+    totals = result.totals
+    print(f"evaluated {result.evaluated} point(s), {points - result.evaluated} already stored; "
+          f"{int(totals['feasible'].sum())} of {len(totals)} (point, workload) pairs feasible")
+    best = result.pareto[result.pareto["best_for"] != ""]
+    for _, row in best.iterrows():
+        values = " ".join(f"{path}={row[path]}" for path in sweep.parameters)
+        print(f"{row['workload']}: best {row['best_for'].replace(' ', ' & ')}: point {row['point_id']} ({values}) "
+              + ", ".join(f"{name} {row[name]:.4g}" for name in OBJECTIVES))
+    for path in result.files:
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    """A comparison report (index.html, report.md, figures) of results folders."""
+    from sim.comparison_report import report_files
+
+    check_writable(args.out)
+    files = report_files(args.results, args.title, args.command_line, prunesim_version())
+    for path in write_files(args.out, files):
+        print(f"wrote {path}")
+    if args.screenshot:
+        from sim.browser import BrowserError, screenshot
+
+        try:
+            shot = screenshot(Path(args.out) / "index.html", Path(args.screenshot))
+        except BrowserError as error:
+            raise OutputError(f"--screenshot: {error}") from None
+        print(f"wrote {shot.png}")
+        for line in shot.console:  # the page should log nothing; say so if it did
+            print(f"warning: browser console: {line}", file=sys.stderr)
     return 0
 
 
@@ -218,9 +290,16 @@ def _cmd_hw(args: argparse.Namespace) -> int:
         for name in available_presets():
             print(f"{name:24s} {load_hardware(name).description}")
     else:
-        import dataclasses
+        from hwmodels.area import area_breakdown, area_table_for
 
-        print(yaml.safe_dump(dataclasses.asdict(load_hardware(args.name)), sort_keys=False), end="")
+        hw = load_hardware(args.name)
+        print(hw.to_yaml(), end="")
+        # The area as YAML comments, so that the output still loads as the description.
+        parts = area_breakdown(hw)
+        print(f"# area in mm² at {hw.energy.node_nm:g} nm (area table {area_table_for(hw).name}; "
+              "DRAM is off chip, no die area):")
+        for name, mm2 in [*parts.items(), ("total", sum(parts.values()))]:
+            print(f"#   {name:16s} {mm2:10.4f}")
     return 0
 
 
@@ -229,6 +308,26 @@ def _cmd_list(args: argparse.Namespace) -> int:
     print("profiles: " + ", ".join(available_profiles()))
     print("hardware: " + ", ".join(available_presets()))
     return 0
+
+
+def _add_compression_options(command: argparse.ArgumentParser) -> None:
+    """Deep Compression's later stages on the pruned model (prune and compare)."""
+    command.add_argument("--quantise", type=int, metavar="BITS",
+                         help="also quantise the pruned model to BITS-bit fixed point after training (weights and "
+                              "activations, e.g. 8 or 16); energy priced at the real widths")
+    command.add_argument("--activation-bits", type=int, metavar="BITS",
+                         help="with --quantise: activations at BITS bits (default: as --quantise, e.g. W8A16)")
+    command.add_argument("--per-channel", action="store_true",
+                         help="with --quantise: one weight scale per output channel (default: per tensor)")
+    command.add_argument("--share-bits", type=int, metavar="B",
+                         help="also share weights: a k-means codebook of 2^B values per layer, B = 2..8, centroids "
+                              "fine-tuned (before --quantise when both are given)")
+    command.add_argument("--share-epochs", type=int, default=1, help="centroid fine-tuning epochs (default 1)")
+
+
+def _compression_options(args: argparse.Namespace) -> dict:
+    return {"quantise": args.quantise, "activation_bits": args.activation_bits, "per_channel": args.per_channel,
+            "share_bits": args.share_bits, "share_epochs": args.share_epochs}
 
 
 def _add_data_options(command: argparse.ArgumentParser) -> None:
@@ -251,7 +350,7 @@ def _add_network_options(command: argparse.ArgumentParser, profile_help: str) ->
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="prunesim", description="What does pruning actually save on real hardware? "
                      "Prune networks, run them on accelerator models, price the actions at 45 nm.")
-    parser.add_argument("--version", action="version", version=f"prunesim {_version()}")
+    parser.add_argument("--version", action="version", version=f"prunesim {prunesim_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     estimate = commands.add_parser(
@@ -269,7 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "LeNet-300-100 pruned on MNIST",
                                description="LeNet-300-100, LeNet-5, AlexNet and VGG-16 under Han 2015's "
                                            "per-layer densities, estimated on han45nm; then LeNet-300-100 "
-                                           "trained and pruned 12x on MNIST with a short schedule.")
+                                           "trained and pruned 12x on MNIST with a short schedule, simulated on "
+                                           "eie-64pe; ends with the comparison report in OUT/report/.")
     demo.add_argument("--out", default="reports/demo", help="output folder (default reports/demo)")
     demo.add_argument("--hw", default="han45nm", help="hardware preset or YAML file (default han45nm)")
     demo.add_argument("--seed", type=int, default=0)
@@ -308,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     prune.add_argument("--seed", type=int, default=0)
     prune.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_compression_options(prune)
     prune.set_defaults(run=_cmd_prune)
 
     trade = commands.add_parser(
@@ -348,13 +449,15 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--seed", type=int, default=0)
     compare.add_argument("--out", help="output folder (default reports/compare-MODEL-DATA)")
     compare.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_compression_options(compare)
     compare.set_defaults(run=_cmd_compare)
 
     simulate = commands.add_parser(
         "simulate", help="cycle-level simulation on a systolic or EIE-like array: cycles, stalls, traffic, energy",
         description="Simulate a zoo network layer by layer on a systolic-array description (SimPy: DRAM "
-                    "channel, double-buffered SRAM, array) or an EIE-like sparse array (eie-64pe: real masks, "
-                    "filler zeros, activation queues), check every layer's output against a "
+                    "channel, double-buffered SRAM, array; systolic-ws-32x32-gated gates zero operands, "
+                    "systolic-ws-32x32-sparse skips zero weights stored compressed) or an EIE-like sparse array "
+                    "(eie-64pe: real masks, filler zeros, activation queues), check every layer's output against a "
                     "reference, price the actions at 45 nm. Prints a per-layer table and writes "
                     "results.csv, actions.csv, totals.csv, results.json, report.md and energy.png.")
     sim_source = _add_network_options(simulate, "density profile (adds a pruned variant)")
@@ -374,6 +477,39 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--quiet", action="store_true", help="no progress bar")
     simulate.set_defaults(run=_cmd_simulate)
 
+    sweep = commands.add_parser(
+        "sweep", help="design-space sweep: every point of a sweep file on its workloads, Pareto fronts",
+        description="Evaluate every design point of SWEEP.yaml (a base hardware description, parameters to "
+                    "vary on a grid or at random, workloads) analytically or cycle by cycle, in a local process "
+                    "pool or on a Dask cluster. Writes results.parquet/.csv (per point, workload, layer), "
+                    "totals.parquet/.csv, pareto.csv and pareto_WORKLOAD.png. Rerun with the same --out to "
+                    "resume: finished points are not evaluated again.")
+    sweep.add_argument("sweep_file", metavar="SWEEP.yaml", help="the sweep file (format: README, sim/sweepfile.py)")
+    sweep.add_argument("--out", help="output folder (default reports/sweeps/NAME)")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="local worker processes (default: the machine's cores; 1: "
+                                                   "in this process)")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the points on this Dask scheduler "
+                                                                     "(its workers need prunesim installed)")
+    where.add_argument("--dask-local", type=int, metavar="N", help="run on a Dask LocalCluster of N worker processes")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(run=_cmd_sweep)
+
+    report = commands.add_parser(
+        "report", help="comparison report (self-contained HTML + Markdown) of estimate/simulate/prune/sweep results",
+        description="Read results folders written by 'prunesim estimate/simulate/sweep --out' or a prune run, and "
+                    "write a comparison report into --out: index.html (self-contained: plots embedded, no "
+                    "script, no external resource) and report.md with its plots as PNG files beside it. "
+                    "Sections: energy per layer by component (DRAM, SRAM, RF, MAC, index), memory traffic per "
+                    "level, FLOP and MAC savings, cycles and stall causes (simulate results), Pareto fronts "
+                    "(sweep results), the hardware descriptions, the commands and version that produced it.")
+    report.add_argument("results", nargs="+", metavar="RESULTS", help="results folders (or a file in one)")
+    report.add_argument("--out", required=True, help="output folder, e.g. reports/NAME")
+    report.add_argument("--title", default="prunesim comparison report", help="the report's title")
+    report.add_argument("--screenshot", metavar="PNG",
+                        help="also render index.html in headless Chromium and save a screenshot there")
+    report.set_defaults(run=_cmd_report)
+
     hw = commands.add_parser("hw", help="list or show hardware presets")
     hw_commands = hw.add_subparsers(dest="hw_command", required=True, parser_class=_Parser)
     hw_commands.add_parser("list", help="list the shipped hardware presets")
@@ -386,10 +522,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _run(argv: list[str]) -> int:
+    """Run one prunesim command in this process; what it writes records it as its command."""
     args = build_parser().parse_args(argv)
+    args.command_line = command_line(argv)
+    return args.run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
     try:
-        return args.run(args)
+        return _run(sys.argv[1:] if argv is None else argv)
     except USER_ERRORS as error:
         print(f"prunesim: error: {error}", file=sys.stderr)
         return 2

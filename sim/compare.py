@@ -9,6 +9,11 @@ round followed by ``retrain_epochs`` of retraining (:func:`pruning.pipeline.run_
 every rung the test accuracy is measured and the energy estimated from the measured masks and
 activations (:func:`sim.api.measured_workloads`, :func:`sim.api.estimate_workloads`).
 
+With ``quantise`` and/or ``share_bits`` (:class:`pruning.compression.Compression`), every rung
+also compresses a copy of the pruned model (weight sharing, then fixed point) and measures it
+as one more row, method ``"<method> (<compression>)"`` (e.g. ``han (W8A8)``), priced at its own
+widths: one more curve per method. The ladder continues from the uncompressed model.
+
 Output (written atomically with :func:`sim.report.write_files`): ``compare.csv`` (one row per
 method and sparsity plus the dense row), ``compare.md``, ``compare.json`` (settings and rows),
 ``accuracy_vs_sparsity.png``, ``accuracy_vs_energy.png``.
@@ -25,17 +30,17 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from pruning.compression import compress
 from pruning.datasets import load_dataset
 from pruning.figures import curves_plot
 from pruning.han import copy_model
 from pruning.methods import available_methods, make_method
-from pruning.methods.base import prunable_weight_count
 from pruning.pipeline import MethodSchedule, run_method
 from pruning.train import evaluate, train
 from pruning.zoo import build_model
 from sim.api import estimate_workloads, measured_workloads, resolve_hardware
 from sim.estimator import totals
-from sim.jobs import JobError, PruneSettings
+from sim.jobs import JobError, PruneSettings, check_compression
 from sim.report import to_markdown, write_files
 
 __all__ = ["CompareSettings", "parse_list", "run_compare"]
@@ -74,6 +79,11 @@ class CompareSettings:
     activation_samples: int = 1000
     data_dir: str | None = None
     limit: int | None = None
+    quantise: int | None = None
+    activation_bits: int | None = None
+    per_channel: bool = False
+    share_bits: int | None = None
+    share_epochs: int = 1
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in available_methods()]
@@ -97,14 +107,18 @@ class CompareSettings:
         """The dense and retraining hyper-parameters, through the prune job's defaults."""
         return PruneSettings(model=self.model, data=self.data, epochs=self.epochs, lr=self.lr,
                              batch_size=self.batch_size, retrain_epochs=self.retrain_epochs,
-                             retrain_lr=self.retrain_lr, seed=self.seed, hw=self.hw)
+                             retrain_lr=self.retrain_lr, seed=self.seed, hw=self.hw, quantise=self.quantise,
+                             activation_bits=self.activation_bits, per_channel=self.per_channel,
+                             share_bits=self.share_bits, share_epochs=self.share_epochs)
 
 
 def _measure(model, data, settings: CompareSettings, sample, hw) -> dict:
-    alive, total = prunable_weight_count(model)
+    # Kept weights as the workload sees them: the mask, or the non-zero weights of a model whose
+    # masks were folded in (a quantised copy).
     workload = measured_workloads({"m": model}, sample, settings.model)
     energy = totals(estimate_workloads(workload, hw)).iloc[0]
     _, accuracy = evaluate(model, data.test)
+    alive, total = int(energy["nonzero_weights"]), int(energy["weights"])
     return {"density": alive / total, "kept_weights": alive, "test_acc": accuracy,
             "test_error_pct": 100 * (1 - accuracy), "energy_uj": energy["energy_pj"] / 1e6,
             "flop_pct": energy["flop_pct"]}
@@ -121,6 +135,8 @@ def run_compare(settings: CompareSettings, out_dir: str | Path | None = None, da
     """
     hw = resolve_hardware(settings.hw)
     training = settings.training()
+    compression = training.compression()
+    check_compression(compression, settings.hw)
     if data is None:
         val_size = 5000 if settings.limit is None else settings.limit // 5
         data = load_dataset(settings.data, data_dir=settings.data_dir, seed=settings.seed,
@@ -146,6 +162,12 @@ def run_compare(settings: CompareSettings, out_dir: str | Path | None = None, da
             run_method(method, model, data, schedule, progress=False)
             rows.append({"method": name, "sparsity": sparsity, **_measure(model, data, settings, sample, hw),
                          "wall_s": time.perf_counter() - t0})
+            if compression.enabled:
+                t0 = time.perf_counter()
+                compressed = compress(model, compression, data, training.retrain_config(), seed=settings.seed,
+                                      progress=False)
+                rows.append({"method": f"{name} ({compression.label})", "sparsity": sparsity,
+                             **_measure(compressed, data, settings, sample, hw), "wall_s": time.perf_counter() - t0})
             bar.update()
     bar.close()
     table = pd.DataFrame(rows)
@@ -161,6 +183,9 @@ def render_compare(table: pd.DataFrame, settings: CompareSettings, wall_s: float
     pruned = table[table["method"] != "dense"]
     accuracy = pruned.pivot(index="sparsity", columns="method", values="test_acc").reset_index()
     with_dense = table.assign(sparsity_pct=100 * table["sparsity"], test_acc_pct=100 * table["test_acc"])
+    compression = settings.training().compression()
+    compressed = (f"Rows '<method> ({compression.label})': each rung's pruned model compressed further "
+                  "(pruning.compression), priced at its own widths. " if compression.enabled else "")
     markdown = "\n".join([
         f"# Pruning methods compared: {title}",
         "",
@@ -168,7 +193,7 @@ def render_compare(table: pd.DataFrame, settings: CompareSettings, wall_s: float
         f"ladder {', '.join(f'{100 * s:g}%' for s in sorted(settings.sparsities))} with {settings.rounds} "
         f"round(s) per rung (FlipOut: halving rounds) and {settings.retrain_epochs} retraining epoch(s) "
         f"per round. Energy: analytical estimate per inference from the measured masks and activations. "
-        f"Wall time {wall_s:.0f} s.",
+        f"{compressed}Wall time {wall_s:.0f} s.",
         "",
         "## Test accuracy",
         "",

@@ -4,11 +4,13 @@ Data layout (EIE §III-B/C). A layer is lowered to matrix products ``Y_g = W_g �
 systolic arrays (:mod:`sim.reference`); each column ``x`` of ``X_g`` is one *round*, a sparse
 matrix × sparse vector product ``y = W_g x`` (a conv has ``groups × H_out·W_out`` rounds, a
 linear layer one per input row). Row ``i`` of ``W_g`` lives on PE ``i mod N``; PE ``p`` stores its
-rows as relative-index CSC with filler zeros, encoded by :func:`pruning.formats.encode_relative_csc`
-(``index_bits`` from ``weight_format``). A stored entry is a weight *code* of ``code_bits`` into
-the layer's codebook when the layer has at most ``2^code_bits − 1`` distinct non-zero weights (code
-0 is the zero of a filler; EIE's shared weights, §III), else the ``bits``-bit weight itself (the
-codebook bypassed; reported as ``codebook = False``). Entry bits: code (or weight) + index.
+rows as relative-index CSC with filler zeros, :func:`pruning.formats.encode_relative_csc`
+(``index_bits`` from ``weight_format``); fast mode needs only each column's entries and fillers
+per PE, which :func:`pruning.formats.interleaved_entries` counts for all PEs at once. An entry
+is a weight *code* of ``code_bits`` into the layer's codebook when the layer has at most
+``2^code_bits − 1`` distinct non-zero weights (code 0 is the zero of a filler; EIE's shared
+weights, §III), else the ``bits``-bit weight itself (the codebook bypassed; reported as
+``codebook = False``). Entry bits: code (or weight) + index.
 
 Timing (EIE §IV). The leading-non-zero detector broadcasts the non-zero activations of a round
 one per cycle, in column order. Each PE keeps an activation queue of ``fifo_depth``; at any time
@@ -29,8 +31,8 @@ between rounds, §IV "Activation Read/Write"), so a layer's compute cycles are `
 ``T = L + stalls + drain``: ``L`` broadcasts, ``stalls = Σ (b_i − b_{i−1} − 1)`` cycles in which
 a full queue held the broadcast back (``fifo_stall_cycles``), ``drain = T − b_{L−1} − 1``.
 :func:`round_cycles` evaluates the recurrence for all rounds at once (vectorised over rounds
-and PEs, one numpy step per activation position); :mod:`sim.golden` steps the same machine cycle
-by cycle, and the two agree to the cycle.
+and PEs, one numpy step per activation position; a single round, a linear layer's, D positions
+per step); :mod:`sim.golden` steps the same machine cycle by cycle, and the two agree to the cycle.
 
 Memory. Weights, pointers and activations live in per-PE SRAMs (buffers ``spmat``, ``pointers``,
 ``activations``, one bank per PE, see :class:`hwmodels.hardware.EieConfig`). A layer whose PE
@@ -50,27 +52,28 @@ the detector and every output written once.
 
 Numerics. Integer only (EIE is fixed point): operands quantised as :func:`sim.numerics.prepare`
 does; each output accumulates its products in column order, the accumulator saturating (or
-wrapping) after every addition. Computed from the encoded PE formats (decoded through the
-codebook), checked exactly against :func:`sim.numerics.reference_products`; outputs whose running
-sum saturated before its last term are counted and exempt, as in :mod:`sim.numerics`.
+wrapping) after every addition. Exact sums of the weights the entries stand for (decoded through
+the codebook), checked exactly against :func:`sim.numerics.reference_products`; outputs whose
+running sum saturated before its last term are counted and exempt, as in :mod:`sim.numerics`.
+The stored entries themselves are walked by :mod:`sim.golden`, whose outputs must agree.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
-import scipy.sparse
 
 from hwmodels.hardware import Accelerator, Precision
 from hwmodels.pricing import ACTION_COLUMNS, price
-from pruning.formats import RelativeCSC, encode_relative_csc, index_width, relative_rows
+from pruning.formats import RelativeCSC, encode_relative_csc, index_width, interleaved_entries
 from sim.dram import DramTiming
 from sim.mapping import SimulationError
-from sim.reference import column_blocks
-from sim.numerics import NumericsReport, Operands, apply_overflow, check, prepare, reference_products
+from sim.numerics import (NumericsReport, Operands, apply_overflow, check, exact_products, prepare,
+                          reference_products)
 from sim.systolic import MacCounts
 from sim.workload import Layer
 
@@ -80,7 +83,6 @@ __all__ = [
 ]
 
 _BLOCK_ELEMENTS = 1 << 18  # rounds × PEs simulated together: a few MB, stays in cache
-_NEVER = np.iinfo(np.int64).min // 4
 
 
 # ----------------------------------------------------------------------------- layout
@@ -98,12 +100,15 @@ class PeShare:
 
 @dataclass(frozen=True, eq=False)
 class EieLayout:
-    """A layer's weights as EIE stores them: ``shares[g][p]`` for group g and PE p.
+    """A layer's weights as EIE stores them.
 
     ``codebook``: value of each code (code 0 is 0), or None when entries hold the weights.
     ``entry_bits``: bits of one stored entry (code or weight, plus index). ``entries``,
     ``fillers`` and ``words`` are (groups·K, PEs) tables: entries, filler zeros and ``spmat``
-    words of column k of group g (row ``g·K + k``) on each PE.
+    words of column k of group g (row ``g·K + k``) on each PE. ``stored``: each group's matrix
+    of what the entries hold (codes or weights); ``shares[g][p]``, the encoded format of group g
+    on PE p, is built from it on first use (the cycle-by-cycle model walks it; fast mode needs
+    the tables only).
     """
 
     pes: int
@@ -114,7 +119,7 @@ class EieLayout:
     word_bits: int
     pointer_bits: int
     codebook: np.ndarray | None
-    shares: tuple[tuple[PeShare, ...], ...]
+    stored: tuple[np.ndarray, ...] = field(repr=False)
     entries: np.ndarray = field(repr=False)
     fillers: np.ndarray = field(repr=False)
     words: np.ndarray = field(repr=False)
@@ -128,63 +133,70 @@ class EieLayout:
         """``spmat`` bits each PE stores (all groups)."""
         return self.entries.sum(axis=0) * self.entry_bits
 
-    def pe_matrices(self, g: int) -> list[scipy.sparse.csc_array]:
-        """Each PE's rows of W_g as it holds them (float64, exact for int16 weights): entries at
-        the rows their relative indices give (:func:`pruning.formats.relative_rows`), codes
-        through the codebook; PE p's local row r is row p + N·r of W_g."""
-        matrices = []
-        for share in self.shares[g]:
-            fmt = share.format
-            value = np.asarray(fmt.values, dtype=np.int64)
-            value = self.codebook[value] if self.codebook is not None else value
-            matrices.append(scipy.sparse.csc_array((value.astype(np.float64), relative_rows(fmt), fmt.col_ptr),
-                                                   shape=fmt.shape))
-        return matrices
+    @cached_property
+    def shares(self) -> tuple[tuple[PeShare, ...], ...]:
+        """``shares[g][p]``: PE p's rows of group g (rows p, p + N, ...) encoded by
+        :func:`pruning.formats.encode_relative_csc`, with that PE's columns of the tables."""
+        value_bits = self.entry_bits - self.index_bits
+        return tuple(
+            tuple(PeShare(encode_relative_csc(matrix[p::self.pes], self.index_bits, value_bits),
+                          self.entries[g * self.k:(g + 1) * self.k, p], self.fillers[g * self.k:(g + 1) * self.k, p])
+                  for p in range(self.pes))
+            for g, matrix in enumerate(self.stored))
+
+    def weights(self, g: int) -> np.ndarray:
+        """The integer weights group g's entries stand for (codes decoded through the codebook)."""
+        return self.codebook[self.stored[g]] if self.codebook is not None else self.stored[g]
+
+
+_CODEBOOK_PROBE = 4096  # weights looked at before the whole layer is scanned for its distinct values
 
 
 def _codebook(groups: list[np.ndarray], code_bits: int) -> np.ndarray | None:
     """The layer's codebook ([0, distinct non-zero weights...]) if they fit in 2^code_bits − 1."""
+    codes = (1 << code_bits) - 1
+    # The first weights of each group usually hold more distinct values than there are codes; a
+    # part's distinct values are a lower bound of the whole's, so that settles it without a scan.
+    probe = np.unique(np.concatenate([w.flat[:_CODEBOOK_PROBE] for w in groups]))
+    if np.count_nonzero(probe) > codes:
+        return None
     low = min(int(w.min()) for w in groups)
     present = sum(np.bincount((w - low).ravel(), minlength=max(int(g.max()) for g in groups) - low + 1)
                   for w in groups) > 0
     distinct = np.flatnonzero(present) + low
     distinct = distinct[distinct != 0]
-    if distinct.size > (1 << code_bits) - 1:
+    if distinct.size > codes:
         return None
     return np.concatenate(([0], distinct)).astype(np.int64)
 
 
 def encode_layer(weights: list[np.ndarray], hw: Accelerator, conv: bool) -> EieLayout:
-    """The EIE layout of a layer's integer weight matrices ``weights`` (one per group) on ``hw``."""
+    """The EIE layout of a layer's integer weight matrices ``weights`` (one per group) on ``hw``:
+    per column and PE, entries and fillers from :func:`pruning.formats.interleaved_entries`
+    (code 0 stands for weight 0, so codes and weights have the same entries)."""
     array = hw.mac_array
     pes, eie = array.pes, array.eie
     fmt = hw.weight_format
     index_bits = fmt.index_bits_conv if conv else fmt.index_bits_linear
     codebook = _codebook(weights, eie.code_bits)
     value_bits = eie.code_bits if codebook is not None else array.precision.bits
+    entry_bits = index_bits + value_bits
     word_bits = next(b for b in hw.buffers if b.name == "spmat").width_bits
     m, k = weights[0].shape
-    shares, entries, fillers = [], [], []
+    entries, fillers, pointers = [], [], []
     for w_g in weights:
-        # code 0 is zero; code c >= 1 is the (c−1)-th distinct non-zero weight (codebook[1:] sorted)
-        stored = np.where(w_g == 0, 0, np.searchsorted(codebook[1:], w_g) + 1) if codebook is not None else w_g
-        group = []
-        for p in range(pes):
-            csc = encode_relative_csc(stored[p::pes], index_bits, value_bits)
-            per_column = np.diff(csc.col_ptr)
-            zero = np.asarray(csc.values) == 0
-            column = np.repeat(np.arange(k), per_column)
-            group.append(PeShare(csc, per_column, np.bincount(column[zero], minlength=k)))
-        shares.append(tuple(group))
-        entries.append(np.stack([s.entries for s in group], axis=1))
-        fillers.append(np.stack([s.fillers for s in group], axis=1))
-    entries_table = np.concatenate(entries)
-    pointers = np.concatenate([np.stack([s.format.col_ptr for s in group], axis=1)[:-1] for group in shares])
-    start = pointers * (index_bits + value_bits)
-    end = (pointers + entries_table) * (index_bits + value_bits)
+        non_zeros, filler_zeros = interleaved_entries(w_g, index_bits, pes)
+        entries.append(non_zeros + filler_zeros)
+        fillers.append(filler_zeros)
+        pointers.append(np.cumsum(entries[-1], axis=0) - entries[-1])  # each group's column pointers
+    entries_table, pointers = np.concatenate(entries), np.concatenate(pointers)
+    start = pointers * entry_bits
+    end = (pointers + entries_table) * entry_bits
     words = np.where(entries_table > 0, (end - 1) // word_bits - start // word_bits + 1, 0)
-    return EieLayout(pes, m, k, index_bits, index_bits + value_bits, word_bits, eie.pointer_bits, codebook,
-                     tuple(shares),
+    # code 0 is zero; code c >= 1 is the (c−1)-th distinct non-zero weight (codebook[1:] sorted)
+    stored = tuple(np.where(w_g == 0, 0, np.searchsorted(codebook[1:], w_g) + 1) if codebook is not None else w_g
+                   for w_g in weights)
+    return EieLayout(pes, m, k, index_bits, entry_bits, word_bits, eie.pointer_bits, codebook, stored,
                      entries_table, np.concatenate(fillers), words)
 
 
@@ -197,12 +209,61 @@ def layer_events(inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     broadcast, rounds one after another) and ``starts`` (offsets of each round's broadcasts)."""
     rows, counts = [], []
     for g, x_g in enumerate(inputs):
-        n_index, k_index = np.nonzero(np.asarray(x_g).T)  # sorted by round, then column
-        rows.append(g * x_g.shape[0] + k_index)
-        counts.append(np.bincount(n_index, minlength=x_g.shape[1]))
+        k, n = x_g.shape
+        # Round by round (a contiguous bool copy of X_gᵀ: nonzero of a transposed view is slow)
+        active = np.ascontiguousarray((np.asarray(x_g) != 0).T)
+        per_round = np.count_nonzero(active, axis=1)
+        position = np.flatnonzero(active)  # n·K + k: sorted by round, then column
+        position -= k * np.repeat(np.arange(n) - g, per_round)  # g·K + k
+        rows.append(position)
+        counts.append(per_round)
     starts = np.zeros(sum(len(c) for c in counts) + 1, dtype=np.int64)
     np.cumsum(np.concatenate(counts), out=starts[1:])
-    return np.concatenate(rows).astype(np.int64), starts
+    return np.concatenate(rows), starts
+
+
+def _critical_pes(costs: np.ndarray) -> np.ndarray:
+    """The PEs (columns of ``costs``) that can decide a round's cycles. F is the maximum over
+    PEs, and a PE whose cost is at most another PE's on every row of the table finishes every
+    activation no later than that PE (f is monotone in c, by induction on the recurrence), so it
+    never sets F: equal columns are kept once and those the busiest PE's column dominates are
+    dropped (all but one PE of a dense layer, whose shares differ only where a weight quantised
+    to zero)."""
+    if costs.shape[0]:  # one of each column: unique byte strings (np.unique(axis=1) compares field by field)
+        columns = np.ascontiguousarray(costs.T)
+        keys = columns.view(np.dtype((np.void, columns.shape[1] * columns.itemsize))).ravel()
+        costs = columns[np.unique(keys, return_index=True)[1]].T
+    if costs.shape[1] > 1:
+        busiest = int(np.argmax(costs.sum(axis=0)))
+        keep = ~(costs <= costs[:, [busiest]]).all(axis=0)
+        keep[busiest] = True
+        costs = costs[:, keep]
+    return costs
+
+
+def _one_round(table: np.ndarray, events: np.ndarray, depth: int) -> tuple[int, int]:
+    """Cycles and stall cycles of a single round (a linear layer's), D broadcasts per numpy step.
+
+    F_{j−D} is known for the D broadcasts j = i0 .. i0+D−1 of a step, so unrolling the
+    recurrence over them gives, with ``S`` the PE's running sum of costs from i0 (S_{i0−1} = 0),
+    ``b_j = j + max(b_{i0−1} + 1 − i0, max_{i0≤l≤j} F_{l−D} − l)`` and
+    ``f_{j,p} = S_{j,p} + max(f_{i0−1,p}, max_{i0≤l≤j} b_l + 1 − S_{l−1,p})`` (running maxima).
+    """
+    steps = np.arange(depth)
+    free = np.zeros(table.shape[1], dtype=np.int64)  # f_{i0−1,p}
+    done = np.full(depth, np.iinfo(np.int64).min // 4)  # F of the previous step's broadcasts
+    last = -1  # b_{i0−1}
+    for i0 in range(0, len(events), depth):
+        costs = table[events[i0:i0 + depth]]  # (C, P), C <= D
+        position = i0 + steps[:len(costs)]
+        b = np.maximum.accumulate(np.maximum(done[:len(costs)] - position, last + 1 - i0)) + position
+        work = np.cumsum(costs, axis=0)
+        f = (b + 1)[:, None] - work + costs
+        np.maximum.accumulate(f, axis=0, out=f)
+        np.maximum(f, free, out=f)
+        f += work
+        done, free, last = f.max(axis=1), f[-1], int(b[-1])
+    return int(done[-1]), last - (len(events) - 1)
 
 
 def round_cycles(costs: np.ndarray, rows: np.ndarray, starts: np.ndarray, depth: int
@@ -211,43 +272,67 @@ def round_cycles(costs: np.ndarray, rows: np.ndarray, starts: np.ndarray, depth:
 
     ``costs[r, p]`` (>= 1): cycles PE p spends on table row r; ``rows``/``starts`` as from
     :func:`layer_events`; ``depth``: queue depth D. Rounds are independent, so they are stepped
-    together: sorted by length, in blocks, one numpy step per broadcast position.
+    together: sorted by length, in blocks, one numpy step per broadcast position, on the PEs of
+    :func:`_critical_pes`. A round's stall cycles are ``b_{L−1} − (L − 1)`` (each broadcast
+    after the first comes one cycle after the previous one unless held).
     """
-    # PEs with equal cost columns follow the same trajectory: one of each is enough for F.
-    costs = np.unique(costs, axis=1) if costs.shape[0] else costs
+    costs = _critical_pes(costs)
     lengths = np.diff(starts)
     rounds, pes = len(lengths), costs.shape[1]
     cycles = np.zeros(rounds, dtype=np.int64)
     stalls = np.zeros(rounds, dtype=np.int64)
     order = np.argsort(-lengths, kind="stable")
     order = order[lengths[order] > 0]
+    if not len(order):
+        return cycles, stalls
+    if len(order) == 1:  # a linear layer's one round: numpy steps of D broadcasts (few PEs per step)
+        only = int(order[0])
+        table = np.ascontiguousarray(costs, dtype=np.int64)
+        cycles[only], stalls[only] = _one_round(table, rows[starts[only]:starts[only + 1]], depth)
+        return cycles, stalls
+    # A round ends within its broadcasts plus all its work: int32 times when that fits (half
+    # the memory traffic of int64 in the steps below).
+    longest = int(lengths[order[0]])
+    time_type = np.int32 if longest * (int(costs.max()) + 2) + 2 < 2 ** 31 else np.int64
+    never = np.iinfo(time_type).min // 4
+    table = np.ascontiguousarray(costs, dtype=time_type)  # contiguous rows: np.take copies them whole
     block = max(1, _BLOCK_ELEMENTS // pes)
     for lo in range(0, len(order), block):
         ids = order[lo:lo + block]
-        lens, base = lengths[ids], starts[ids]
-        active = np.searchsorted(-lens, -np.arange(lens[0] + 1), side="left")  # rounds longer than i
-        free = np.zeros((len(ids), pes), dtype=np.int64)
-        broadcast = np.full(len(ids), -1, dtype=np.int64)
-        ring = np.full((depth, len(ids)), _NEVER, dtype=np.int64)  # F_{i−D} .. F_{i−1}
-        stall = np.zeros(len(ids), dtype=np.int64)
+        lens = lengths[ids]
+        # active[i]: rounds of the block longer than i (the first ones: sorted by length)
+        active = np.searchsorted(-lens, -np.arange(int(lens[0]) + 1), side="left").tolist()
+        position = starts[ids].copy()  # each round's next broadcast in rows
+        free = np.zeros((len(ids), pes), dtype=time_type)  # f_{i−1,p}
+        work = np.empty((len(ids), pes), dtype=time_type)
+        ready = np.zeros(len(ids), dtype=time_type)  # b_{i−1} + 1
+        broadcast = np.empty(len(ids), dtype=time_type)
+        ring = np.full((depth, len(ids)), never, dtype=time_type)  # F_{i−D} .. F_{i−1}
         for i in range(int(lens[0])):
             a = active[i]
-            earliest = broadcast[:a] + 1
-            b = np.maximum(earliest, ring[i % depth, :a])
-            stall[:a] += b - earliest
-            broadcast[:a] = b
+            b, earliest = broadcast[:a], ready[:a]
+            np.maximum(earliest, ring[i % depth, :a], out=b)
+            np.add(b, 1, out=earliest)
             f = free[:a]
-            np.maximum(f, (b + 1)[:, None], out=f)
-            f += costs[rows[base[:a] + i]]
-            done = f.max(axis=1)
-            ring[i % depth, :a] = done
-            finished = slice(active[i + 1], a)
-            cycles[ids[finished]] = done[finished]
-        stalls[ids] = stall
+            np.maximum(f, earliest[:, None], out=f)
+            table.take(rows[position[:a]], axis=0, out=work[:a], mode="clip")
+            position[:a] += 1
+            f += work[:a]
+            done = ring[i % depth, :a]
+            np.maximum.reduce(f, axis=1, out=done)
+            if active[i + 1] < a:  # rounds whose last broadcast this was
+                finished = slice(active[i + 1], a)
+                cycles[ids[finished]] = done[finished]
+                stalls[ids[finished]] = b[finished] - i
     return cycles, stalls
 
 
 # ----------------------------------------------------------------------------- numerics
+
+
+def _magnitude(values: np.ndarray) -> int:
+    """``max |v|`` (0 when empty) without a temporary of ``|values|``."""
+    return max(int(values.max()), -int(values.min())) if values.size else 0
 
 
 def accumulate(layout: EieLayout, weights: list[np.ndarray], inputs: list[np.ndarray], precision: Precision
@@ -256,25 +341,24 @@ def accumulate(layout: EieLayout, weights: list[np.ndarray], inputs: list[np.nda
     overflow rule after every addition. Returns (outputs int64 (groups·M × N), mask of outputs
     whose running sum left the accumulator's range before its last term).
 
-    Exact sums come from the PE formats (:meth:`EieLayout.products`: a sparse product in
-    float64, exact under :mod:`sim.numerics`'s bounds), so a wrong encoding fails the check. An
-    output whose bound ``Σ|w||x|`` stays in range cannot saturate midway; the others get their
-    running sums from ``weights`` (the integer matrices the formats encode: cumulative sums, then a
-    sequential saturating pass only where a prefix leaves the range).
+    Exact sums: :func:`sim.numerics.exact_products` of the weights the entries stand for (codes
+    decoded through the codebook, :meth:`EieLayout.weights`) and the inputs; the order of the
+    products does not change an exact sum. The stored entries themselves (relative indices,
+    filler zeros, pointers) are walked by :func:`sim.golden.golden_eie`, which must agree with
+    these outputs. An output whose bound ``Σ|w||x|`` stays in range cannot saturate midway; the
+    others get their running sums from ``weights`` (cumulative sums, then a sequential saturating
+    pass only where a prefix leaves the range).
     """
     high = 2 ** (precision.accumulator_bits - 1) - 1
     outputs, midway = [], []
     for g, x_g in enumerate(inputs):
-        matrices = layout.pe_matrices(g)
-        out = np.empty((layout.m, x_g.shape[1]), dtype=np.int64)
-        for block in column_blocks(layout.k, x_g.shape[1]):
-            x = x_g[:, block].astype(np.float64)
-            for p, matrix in enumerate(matrices):
-                out[p::layout.pes, block] = np.rint(matrix @ x)
-        out = apply_overflow(out, precision)
-        early = np.zeros(out.shape, dtype=bool)
         w = np.asarray(weights[g])
-        peak = int(np.abs(w).max(initial=0)) * int(np.abs(x_g).max(initial=0)) * layout.k
+        peak = _magnitude(w) * _magnitude(x_g) * layout.k
+        if peak >= 2 ** 53:
+            raise SimulationError(f"int numerics need K·max|w|·max|x| < 2^53 for exact sums (here {peak:.3g}); "
+                                  "run without numerics")
+        out = apply_overflow(exact_products(layout.weights(g), x_g), precision)
+        early = np.zeros(out.shape, dtype=bool)
         if precision.overflow_mode == "saturate" and peak > high:
             risky = np.argwhere(np.abs(w).astype(np.float64) @ np.abs(x_g).astype(np.float64) > high)
             step = max(1, _BLOCK_ELEMENTS // max(1, layout.k))

@@ -26,6 +26,13 @@ Systolic (:func:`golden_systolic`), ideal memory: every fold of every group is r
 registers: the stationary tile shifted in row by row, the streamed operands skewed into the
 edges, each PE multiplying what passes through it, the results shifted out; cycles and MACs
 (executed or gated by zero operands) counted as they happen.
+
+Sparse WS (``zero_weights: skip``, :mod:`sim.compaction`'s semantics): the weights are encoded
+in the hardware's format (:mod:`pruning.formats`); a loader walks each output's stored entries
+(relative indices accumulated entry by entry, or the mask scanned bit by bit) and fills the
+passes of a column fold, R entries per column and pass, until every column is empty, counting
+the metadata it reads; each pass is then stepped like a dense fold, every PE fetching the input
+its entry's index names when an input vector's request reaches it.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwmodels.hardware import Accelerator, MacArray
+from pruning.formats import encode_bitmask, encode_relative_csc
 from sim.eie import encode_layer
 from sim.mapping import SimulationError
 from sim.numerics import prepare
@@ -174,13 +182,16 @@ def golden_eie(layer: Layer, hw: Accelerator) -> GoldenEie:
 class GoldenSystolic:
     """What the cycle-by-cycle systolic array did on one layer (ideal memory): cycles, folds, MAC
     classes, and the elements of each data kind read by the array at its edges (the stationary
-    tiles, the row stream, and the column stream of OS weights)."""
+    tiles, the row stream, and the column stream of OS weights); sparse WS also counts the filler
+    zeros' executed MACs and the metadata bits the loader read."""
 
     cycles: int = 0
     folds: int = 0
     executed_macs: int = 0
     gated_macs: int = 0
     effectual_macs: int = 0
+    filler_macs: int = 0
+    metadata_bits: int = 0
     reads: dict = field(default_factory=lambda: {"weights": 0, "inputs": 0})
 
 
@@ -279,13 +290,130 @@ def _fold(dataflow: str, stationary: np.ndarray, row_stream: np.ndarray, col_str
     return cycles
 
 
-def golden_systolic(layer: Layer, array: MacArray) -> GoldenSystolic:
-    """Cycles, MAC classes and edge reads of ``layer`` on a systolic ``array`` with ideal memory,
-    every fold (group → column fold → row fold, SCALE-Sim's order) stepped cycle by cycle."""
+class _Loader:
+    """Walks the stored entries of one group's outputs in the hardware's format, as the weight
+    loader does, counting the metadata bits it reads: ``take(m, count)`` returns output m's next
+    ``count`` entries as (k, value) pairs, ``pointers(n)`` reads n column pointers (relative
+    index only), ``empty(m)`` says whether output m has nothing left."""
+
+    def __init__(self, w_g: np.ndarray, hw: Accelerator, conv: bool):
+        fmt, bits = hw.weight_format, hw.mac_array.precision.bits
+        self.relative = fmt.kind == "relative_index"
+        self.k = w_g.shape[1]
+        self.bits = 0
+        if self.relative:
+            self.index_bits = fmt.index_bits_conv if conv else fmt.index_bits_linear
+            self.stored = encode_relative_csc(w_g.T, self.index_bits, bits)
+            self.next = [int(p) for p in self.stored.col_ptr[:-1]]  # next entry of each output
+            self.row = [-1] * w_g.shape[0]
+        else:
+            self.stored = encode_bitmask(w_g, bits)
+            self.mask = np.unpackbits(self.stored.mask_bits, count=w_g.size).reshape(w_g.shape)
+            self.next = [0] * w_g.shape[0]  # next mask bit of each output
+            self.value = [int(v) for v in np.concatenate(([0], np.cumsum(self.mask.sum(axis=1))))[:-1]]
+
+    def pointers(self, count: int) -> None:
+        if self.relative:
+            self.bits += count * self.stored.pointer_bits
+
+    def empty(self, m: int) -> bool:
+        return self.next[m] >= (self.stored.col_ptr[m + 1] if self.relative else self.k)
+
+    def take(self, m: int, count: int) -> list[tuple[int, float]]:
+        out = []
+        if self.relative:  # the row advances by gap + 1 per entry
+            while len(out) < count and not self.empty(m):
+                i = self.next[m]
+                self.row[m] += int(self.stored.gaps[i]) + 1
+                out.append((self.row[m], self.stored.values[i]))
+                self.bits += self.index_bits
+                self.next[m] += 1
+            return out
+        mask = self.mask[m]
+        while len(out) < count and not self.empty(m):  # scan the mask bit by bit
+            if mask[self.next[m]]:
+                out.append((self.next[m], self.stored.values[self.value[m]]))
+                self.value[m] += 1
+            self.next[m] += 1
+            self.bits += 1
+        if not mask[self.next[m]:].any():  # the column's last pass reads its mask to the end
+            self.bits += self.k - self.next[m]
+            self.next[m] = self.k
+        return out
+
+
+def _sparse_pass(weights: np.ndarray, index: np.ndarray, present: np.ndarray, x_g: np.ndarray, array: MacArray,
+                 state: GoldenSystolic) -> int:
+    """One pass of the sparse WS array, cycle by cycle: the R × C tile of entries (``weights``,
+    their reduction ``index``, ``present`` where a PE holds one) shifted in from the top (R
+    cycles), then the N input vectors' requests skewed in from the left; a PE that holds an entry
+    fetches x[index, n] when request n reaches it. Returns the cycles."""
+    rows, cols = array.rows, array.cols
+    gate_a = array.zero_activations == "gate"
+    loaded = np.zeros((rows, cols)), np.zeros((rows, cols), dtype=np.int64), np.zeros((rows, cols), dtype=bool)
+    cycles = 0
+    for q in range(rows):  # shift the tile in from the top, one row per cycle
+        for register, tile in zip(loaded, (weights, index, present)):
+            register[1:] = register[:-1].copy()
+            register[0] = tile[rows - 1 - q]
+        cycles += 1
+    held, k_of, holds = loaded
+    state.reads["weights"] += int(holds.sum())
+    fetched = set()
+
+    def on_meet(meet, row_values, col_values):
+        real = meet & holds
+        n = row_values.astype(np.int64)
+        activation = np.where(real, x_g[k_of, n], 0)
+        _count_macs(state, real, held, activation, False, gate_a)
+        state.filler_macs += int((real & (held == 0) & ~(gate_a & (activation == 0))).sum())
+        fetched.update(zip(k_of[real].tolist(), n[real].tolist()))
+        return col_values + np.where(real, held * activation, 0)
+
+    cycles += _stream(rows, cols, x_g.shape[1], lambda i, t: float(t), lambda j, t: 0.0, on_meet)
+    state.reads["inputs"] += len(fetched)
+    return cycles
+
+
+def _golden_sparse_ws(operands, hw: Accelerator, conv: bool, state: GoldenSystolic) -> None:
+    """Every column fold of every group: passes loaded by :class:`_Loader` until its columns are
+    empty (at least one), each stepped by :func:`_sparse_pass`."""
+    array = hw.mac_array
+    rows, cols = array.rows, array.cols
+    for w_g, x_g in operands.groups:
+        loader = _Loader(w_g, hw, conv)
+        m_total = w_g.shape[0]
+        for start in range(0, m_total, cols):
+            outputs = range(start, min(m_total, start + cols))
+            loader.pointers(len(outputs) + (outputs.stop == m_total))
+            first = True
+            while first or not all(loader.empty(m) for m in outputs):
+                first = False
+                weights, index = np.zeros((rows, cols)), np.zeros((rows, cols), dtype=np.int64)
+                present = np.zeros((rows, cols), dtype=bool)
+                for j, m in enumerate(outputs):
+                    for i, (k, value) in enumerate(loader.take(m, rows)):
+                        weights[i, j], index[i, j], present[i, j] = value, k, True
+                state.cycles += _sparse_pass(weights, index, present, x_g, array, state)
+                state.folds += 1
+        state.metadata_bits += loader.bits
+
+
+def golden_systolic(layer: Layer, hw: Accelerator | MacArray) -> GoldenSystolic:
+    """Cycles, MAC classes and edge reads of ``layer`` on a systolic array (``hw``, or its
+    ``mac_array`` alone for a dense one) with ideal memory, every fold (group → column fold → row
+    fold, SCALE-Sim's order; sparse WS: its passes) stepped cycle by cycle."""
     _require_small(layer)
+    array = hw.mac_array if isinstance(hw, Accelerator) else hw
     roles = ROLES[array.dataflow]
     operands = prepare(layer, array.precision)
     state = GoldenSystolic()
+    if array.zero_weights == "skip":
+        if not isinstance(hw, Accelerator):
+            raise SimulationError("golden mode of an array that skips zero weights needs the whole hardware "
+                                  "description (its weight format)")
+        _golden_sparse_ws(operands, hw, layer.kind == "conv2d", state)
+        return state
     for w_g, x_g in operands.groups:
         dims = {"M": w_g.shape[0], "K": w_g.shape[1], "N": x_g.shape[1]}
         sr, sc = dims[roles.rows], dims[roles.cols]
@@ -333,16 +461,19 @@ def check_eie(layer: Layer, hw: Accelerator, counts, outputs: np.ndarray | None)
     return golden
 
 
-def check_systolic(layer: Layer, array: MacArray, compute_cycles: int, folds: int, macs,
-                   sram_read_bits: dict) -> GoldenSystolic:
+def check_systolic(layer: Layer, hw: Accelerator, compute_cycles: int, macs, schedule, fillers: int = 0
+                   ) -> GoldenSystolic:
     """Run :func:`golden_systolic` and require the fast model's compute cycles (fold loop order),
-    folds, MAC classes and operand reads to equal it."""
-    golden = golden_systolic(layer, array)
-    bits = array.precision.bits
+    folds, MAC classes, operand reads (a :class:`sim.mapping.Schedule`'s SRAM read bits) and,
+    on a sparse array, filler MACs and metadata bits read to equal it."""
+    golden = golden_systolic(layer, hw)
+    bits = hw.mac_array.precision.bits
     _agree(layer, {
-        "compute cycles": (compute_cycles, golden.cycles), "folds": (folds, golden.folds),
+        "compute cycles": (compute_cycles, golden.cycles), "folds": (schedule.mapping.folds, golden.folds),
         "executed MACs": (macs.executed, golden.executed_macs), "gated MACs": (macs.gated, golden.gated_macs),
-        "effectual MACs": (macs.effectual, golden.effectual_macs),
-        **{f"{kind} read bits": (sram_read_bits[kind], golden.reads[kind] * bits) for kind in ("weights", "inputs")},
+        "effectual MACs": (macs.effectual, golden.effectual_macs), "filler MACs": (fillers, golden.filler_macs),
+        **{f"{kind} read bits": (schedule.sram_read_bits[kind], golden.reads[kind] * bits)
+           for kind in ("weights", "inputs")},
+        "metadata bits read": (schedule.index_sram_read_bits, golden.metadata_bits),
     })
     return golden

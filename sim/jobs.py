@@ -8,9 +8,13 @@ Run directory layout (everything written atomically):
 ``rounds/``           :func:`pruning.runs.han_prune`'s config.json, log.csv, history.csv,
                       checkpoints/round_XX.pt and final.pt
 ``model-relative.npz`` the pruned model in relative-index CSC (5-bit FC / 8-bit conv indices)
+``model-compressed.npz`` with ``--quantise`` / ``--share-bits``: the compressed model, same format,
+                      at its stored widths (:mod:`pruning.compression`)
 ``report/``           han_table.{csv,md}, storage.csv, results.{csv,json} (energy, dense vs
-                      pruned, measured masks and activations), energy.png, mask.png,
-                      histograms.png, sensitivity.png, report.md
+                      pruned, measured masks and activations; a ``compressed`` variant priced
+                      at its own widths when compressed), compression.csv (storage without
+                      and with Huffman coding), energy.png, mask.png, histograms.png,
+                      sensitivity.png, report.md, hardware.yaml (the description used)
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from pruning.compression import Compression, CompressionError, compress
 from pruning.datasets import load_dataset
 from pruning.export import export_model, storage_overhead, storage_table
 from pruning.figures import mask_picture, sensitivity_plot, weight_histograms
@@ -31,15 +36,16 @@ from pruning.han import HanConfig, copy_model, densities_from_sensitivity, sensi
 from pruning.magnitude import prunable_layers
 from pruning.profiles import load_profile
 from pruning.runs import han_prune, load_checkpoint
+from pruning.sharing import compressed_size
 from pruning.train import TrainConfig, evaluate, train
 from pruning.zoo import MODEL_NAMES, build_model, input_shape
-from sim.api import estimate_workloads, han_form_table, measured_workloads
-from sim.estimator import totals
-from sim.report import render_files, to_markdown, write_files
+from sim.api import estimate_workloads, han_form_table, measured_workloads, resolve_hardware
+from sim.estimator import check_fixed_point_widths, totals
+from sim.report import command_line, prunesim_version, render_files, to_markdown, write_files
 
 __all__ = [
-    "DENSITY_SOURCES", "JobError", "PruneSettings", "TRAINING_DEFAULTS", "parse_target", "run_prune",
-    "scale_densities", "settings_match",
+    "DENSITY_SOURCES", "JobError", "PruneSettings", "TRAINING_DEFAULTS", "check_compression", "compression_rows",
+    "parse_target", "run_prune", "scale_densities", "settings_match",
 ]
 
 DENSITY_SOURCES = ("auto", "uniform", "han2015", "sensitivity")
@@ -65,7 +71,9 @@ class PruneSettings:
     ``sensitivity`` — per-layer densities from a sensitivity analysis of the trained network
     (Han Fig. 6) allowing ``max_accuracy_drop``, scaled to the target; ``auto`` — han2015 where
     the profile has the network, else uniform. Retraining defaults to 1/10 of the learning rate
-    (Han §4.1, LeNets)."""
+    (Han §4.1, LeNets). ``quantise`` / ``activation_bits`` / ``per_channel`` / ``share_bits`` /
+    ``share_epochs``: Deep Compression's later stages on the pruned model
+    (:class:`pruning.compression.Compression`; all None: none)."""
 
     model: str = "lenet-300-100"
     data: str = "mnist"
@@ -88,8 +96,14 @@ class PruneSettings:
     val_size: int = 5000
     data_dir: str | None = None
     download: bool = False
+    quantise: int | None = None
+    activation_bits: int | None = None
+    per_channel: bool = False
+    share_bits: int | None = None
+    share_epochs: int = 1
 
     def __post_init__(self) -> None:
+        self.compression()
         if self.model not in TRAINING_DEFAULTS:
             others = ", ".join(m for m in MODEL_NAMES if m not in TRAINING_DEFAULTS)
             raise JobError(f"--model '{self.model}': prune trains on 28×28 grey images and supports "
@@ -102,6 +116,10 @@ class PruneSettings:
         if self.val_size == 0 and self.layer_densities == "sensitivity":
             raise JobError("--val-size 0 leaves no validation images for --layer-densities sensitivity; "
                            "give --val-size > 0 or another --layer-densities")
+
+    def compression(self) -> Compression:
+        """The compression stages, validated (JobError naming the option)."""
+        return _compression(self.quantise, self.activation_bits, self.per_channel, self.share_bits, self.share_epochs)
 
     def value(self, name: str):
         """A training hyper-parameter, falling back to the network's default."""
@@ -116,6 +134,47 @@ class PruneSettings:
         lr = self.retrain_lr if self.retrain_lr is not None else self.value("lr") / 10
         return TrainConfig(epochs=self.retrain_epochs, lr=lr, batch_size=self.value("batch_size"),
                            regularization=self.retrain_regularization, reg_strength=self.value("reg_strength"))
+
+
+_COMPRESSION_OPTIONS = {"quantise_bits": "--quantise", "activation_bits": "--activation-bits",
+                        "per_channel": "--per-channel", "share_bits": "--share-bits", "share_epochs": "--share-epochs"}
+
+
+def _compression(quantise, activation_bits, per_channel, share_bits, share_epochs) -> Compression:
+    if quantise is None and (activation_bits is not None or per_channel):
+        option = "--activation-bits" if activation_bits is not None else "--per-channel"
+        raise JobError(f"{option} applies to fixed-point quantisation only; give --quantise BITS too")
+    try:
+        return Compression(quantise_bits=quantise, activation_bits=activation_bits, per_channel=per_channel,
+                           share_bits=share_bits, share_epochs=share_epochs)
+    except CompressionError as error:
+        option = _COMPRESSION_OPTIONS[error.field]
+        raise JobError(f"{option}: {error.reason}" + ("" if option != "--share-bits" else
+                                                      " (Deep Compression: 2^b shared values per layer)")) from None
+
+
+def check_compression(compression: Compression, hw: str) -> None:
+    """Fail before any training when ``hw``'s energy table cannot price the fixed-point MACs the
+    compression asks for (UnknownEnergyError naming the widths)."""
+    if compression.quantise_bits is not None:
+        check_fixed_point_widths(resolve_hardware(hw), compression.quantise_bits,
+                                 compression.activation_bits or compression.quantise_bits, "--quantise: ")
+
+
+def compression_rows(models: dict[str, torch.nn.Module]) -> pd.DataFrame:
+    """Weight storage of each model (label → model) from :func:`pruning.sharing.compressed_size`:
+    kept weights, bits per stored value, kB without and with Huffman coding (weights only: values,
+    relative indices, pointers, codebooks) and both compression ratios against the dense
+    network at 32 bits per weight."""
+    rows = []
+    for label, model in models.items():
+        layers = compressed_size(model)
+        total = layers[-1]
+        rows.append({"model": label, "kept_weights": total["nonzeros"],
+                     "value_bits": "/".join(map(str, sorted({row["value_bits"] for row in layers[:-1]}))),
+                     "compressed_kB": total["compressed_bits"] / 8000, "compression": total["ratio"],
+                     "huffman_kB": total["huffman_bits"] / 8000, "huffman_compression": total["huffman_ratio"]})
+    return pd.DataFrame(rows)
 
 
 def parse_target(text: str) -> float:
@@ -208,6 +267,8 @@ def run_prune(settings: PruneSettings, run_dir: str | Path, resume: bool = False
     settings_text = _settings_text(settings)
     if (run_dir / "settings.json").exists() and not settings_match(settings, run_dir):
         raise JobError(f"--resume: the settings differ from those in {run_dir / 'settings.json'}")
+    compression = settings.compression()
+    check_compression(compression, settings.hw)
     started = time.perf_counter()
     data = load_dataset(settings.data, data_dir=settings.data_dir, val_size=settings.val_size,
                         seed=settings.seed, download_missing=settings.download)
@@ -221,10 +282,13 @@ def run_prune(settings: PruneSettings, run_dir: str | Path, resume: bool = False
     result = han_prune(copy_model(dense), data, config, run_dir / "rounds", resume=resume,
                        progress=progress, model_name=settings.model)
     pruned = result.model
+    compressed = compress(pruned, compression, data, settings.retrain_config(), seed=settings.seed,
+                          progress=progress) if compression.enabled else None
     wall_s = time.perf_counter() - started
 
     sample = data.test.tensors[0][: settings.activation_samples]
-    workloads = measured_workloads({"dense": dense, "pruned": pruned}, sample, settings.model)
+    variants = {"dense": dense, "pruned": pruned, **({"compressed": compressed} if compressed is not None else {})}
+    workloads = measured_workloads(variants, sample, settings.model)
     energy = estimate_workloads(workloads, settings.hw)
     han_table = han_form_table(workloads["dense"], workloads["pruned"])
     report = export_model(pruned, run_dir / "model-relative.npz", fmt="relative")
@@ -249,7 +313,8 @@ def run_prune(settings: PruneSettings, run_dir: str | Path, resume: bool = False
     first = next(iter(prunable_layers(pruned)))
     dense_first = dict(prunable_layers(dense))[first].weight.detach().numpy()
     pruned_first = workloads["pruned"].layer(first)
-    meta = {"model": settings.model, "data": settings.data, "hardware": settings.hw, "seed": settings.seed,
+    meta = {"kind": "prune", "model": settings.model, "data": settings.data, "hardware": settings.hw,
+            "seed": settings.seed, "prunesim": prunesim_version(), "command": command_line(),
             "activations": f"measured on {len(sample)} test images"}
     files = render_files(energy, meta, f"{settings.model} pruned on {settings.data} · {settings.hw}")
     files.update({
@@ -259,12 +324,44 @@ def run_prune(settings: PruneSettings, run_dir: str | Path, resume: bool = False
         "summary.json": json.dumps(summary, indent=2) + "\n",
         "mask.png": mask_picture(pruned_first.mask, first),
         "histograms.png": weight_histograms(dense_first, pruned_first.weight, first),
+        "hardware.yaml": resolve_hardware(settings.hw).to_yaml(),
     })
     if sensitivity_table is not None:
         files["sensitivity.png"] = sensitivity_plot(sensitivity_table)
     files["report.md"] = _report_markdown(summary, han_table, storage, files["report.md"], result.log)
+    if compressed is not None:
+        export_model(compressed, run_dir / "model-compressed.npz", fmt="relative")
+        table = _compression_table(compression, pruned, compressed, data, energy)
+        last = table.iloc[-1]
+        summary.update({"compressed_with": compression.label,
+                        "compressed_test_error_pct": float(last["test_error_pct"]),
+                        "compressed_energy_uj": float(last["energy_uj"]),
+                        "compressed_energy_saving": summary["dense_energy_uj"] / float(last["energy_uj"]),
+                        "compressed_kB": float(last["compressed_kB"]), "compressed_ratio": float(last["compression"]),
+                        "huffman_kB": float(last["huffman_kB"]), "huffman_ratio": float(last["huffman_compression"])})
+        files["summary.json"] = json.dumps(summary, indent=2) + "\n"
+        files["compression.csv"] = table.to_csv(index=False)
+        files["report.md"] += "\n".join([
+            "", f"## Compressed: {compression.label} (Deep Compression stages on the pruned model)", "",
+            "Storage: weights only (values, relative indices, column pointers, codebooks); Huffman: "
+            "shared/fixed-point values and relative indices Huffman-coded (Deep Compression §4). "
+            "Energy: priced at each layer's own widths (bits: weights / activations).", "",
+            to_markdown(table), ""])
     write_files(run_dir / "report", files)
     return summary
+
+
+def _compression_table(compression: Compression, pruned: torch.nn.Module, compressed: torch.nn.Module, data,
+                       energy: pd.DataFrame) -> pd.DataFrame:
+    """Pruned (32-bit) and compressed side by side: test error, widths, storage, energy."""
+    table = compression_rows({"pruned, 32-bit": pruned, f"pruned, {compression.label}": compressed})
+    per_variant = energy.groupby("variant", sort=False)
+    widths = {v: ", ".join(f"W{w}A{a}" for w, a in sorted(set(zip(part["weight_bits"], part["activation_bits"]))))
+              for v, part in per_variant}
+    table.insert(1, "test_error_pct", [100 * (1 - evaluate(m, data.test)[1]) for m in (pruned, compressed)])
+    table.insert(3, "bits_w_a", [widths["pruned"], widths["compressed"]])
+    table["energy_uj"] = [per_variant.get_group(v)["energy_pj"].sum() / 1e6 for v in ("pruned", "compressed")]
+    return table
 
 
 def _report_markdown(summary: dict, han_table: pd.DataFrame, storage: pd.DataFrame, energy_md: str,

@@ -40,6 +40,14 @@ simulate faster). Operands kept whole on chip (``row_resident`` and the like) si
 slots. A fold-chunk's data all arrive before it starts; the first chunk of a layer therefore
 waits for its whole tile, where hardware could start on its first words.
 
+Sparse WS (``zero_weights: skip``, :mod:`sim.compaction`): the row folds of a column fold become
+its *passes* (as many as its densest column needs, ``Compaction.passes``); a pass loads only its
+stored entries (``loaded``) and their metadata (``metadata``, fetched and buffered with the
+weights, kept apart as ``index_*`` bits), reads ``union`` distinct inputs per input vector (the
+left-edge tile is ``union × t``), and the last pass of a column fold, not the last row fold,
+finishes its outputs. Resident inputs arrive whole with the first pass of a group's first
+column fold.
+
 Choice: among the feasible candidates (double before single buffering; ``fold`` and, for WS and
 IS, ``chunk`` order) the mapper takes the one with the least DRAM traffic, then the fewest
 compute cycles: off-chip accesses dominate the energy (Horowitz 2014), and the choice does not
@@ -52,13 +60,17 @@ larger buffer never adds DRAM traffic. The loop order can also be forced (``loop
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwmodels.hardware import Accelerator
 from sim.buffers import KINDS, allotments
 from sim.systolic import ROLES, GemmShape, Roles, fold_overhead, spatial_dims
+
+if TYPE_CHECKING:
+    from sim.compaction import Compaction
 
 __all__ = [
     "LOOP_ORDERS", "READ_STREAMS", "TARGET_STEPS", "Mapping", "MappingError", "Schedule", "SimulationError",
@@ -94,6 +106,7 @@ class Mapping:
     col_resident: bool
     stationary_resident: bool
     budgets: tuple[tuple[str, int], ...]  # (kind, bits per slot)
+    compaction: "Compaction | None" = field(default=None, compare=False, repr=False)  # sparse WS only
 
     @property
     def roles(self) -> Roles:
@@ -105,7 +118,8 @@ class Mapping:
 
     @property
     def row_folds(self) -> int:
-        return math.ceil(self.dims[0] / self.rows)
+        """Row folds per column fold; with compaction, the most passes any column fold runs."""
+        return self.compaction.max_passes if self.compaction else math.ceil(self.dims[0] / self.rows)
 
     @property
     def col_folds(self) -> int:
@@ -117,6 +131,9 @@ class Mapping:
 
     @property
     def folds(self) -> int:
+        """Folds the array runs (with compaction: every column fold's passes)."""
+        if self.compaction is not None:
+            return self.compaction.total_passes
         return self.shape.groups * self.row_folds * self.col_folds
 
     @property
@@ -127,7 +144,11 @@ class Mapping:
         on_chip = [name for name, flag in (("left operand", self.row_resident),
                                            ("top operand/psums", self.col_resident),
                                            ("stationary set", self.stationary_resident)) if flag]
-        return (f"{self.dataflow} {self.order}-order, {self.folds} folds x {self.chunks} chunks of "
+        compacted = ""
+        if self.compaction is not None:
+            dense = self.shape.groups * self.col_folds * math.ceil(self.dims[0] / self.rows)
+            compacted = f"{self.compaction.format} compacted ({dense} dense folds), "
+        return (f"{self.dataflow} {self.order}-order, {compacted}{self.folds} folds x {self.chunks} chunks of "
                 f"{self.t_tile}, {'double' if self.slots == 2 else 'single'} buffered, on chip: "
                 f"{', '.join(on_chip) or 'nothing reused'}")
 
@@ -142,6 +163,9 @@ class _Items:
     write_psums: np.ndarray  # DRAM writes of spilled partial sums
     sram_read: dict[str, np.ndarray]  # by data kind
     sram_write: dict[str, np.ndarray]
+    index_fetch: np.ndarray  # metadata bits among fetch["weights"] (compaction only)
+    index_sram_read: np.ndarray
+    index_sram_write: np.ndarray
 
     @property
     def dram_bits(self) -> float:
@@ -156,12 +180,21 @@ def _items(m: Mapping) -> _Items:
         (m.shape.groups, m.col_folds, m.row_folds, m.chunks)
     grid = np.indices(shape, dtype=np.int64).reshape(len(shape), -1)
     if m.order == "chunk":
-        _, fc, tc, fr = grid
+        g, fc, tc, fr = grid
     else:
-        _, fc, fr, tc = grid
-    r = np.minimum(rows, sr - fr * rows)
+        g, fc, fr, tc = grid
+    comp = m.compaction
+    if comp is not None:  # a column fold runs its own number of passes
+        keep = fr < comp.passes[g, fc]
+        g, fc, fr, tc = g[keep], fc[keep], fr[keep], tc[keep]
     c = np.minimum(cols, sc - fc * cols)
     t = np.minimum(m.t_tile, t_total - tc * m.t_tile)
+    if comp is None:
+        r = np.minimum(rows, sr - fr * rows)
+        tile, left_rows, last, meta = r * c, r, fr == m.row_folds - 1, np.zeros_like(t)
+    else:  # entries loaded, distinct inputs read per vector, the column fold's last pass, metadata
+        tile, left_rows = comp.loaded[g, fc, fr], comp.union[g, fc, fr]
+        last, meta = fr == comp.passes[g, fc] - 1, comp.metadata[g, fc, fr]
     w, a = m.bits, m.accumulator_bits
     zero = np.zeros_like(t)
     fetch = {stream: zero.copy() for stream in READ_STREAMS}
@@ -173,28 +206,34 @@ def _items(m: Mapping) -> _Items:
     starts_fold = np.ones_like(t, dtype=bool) if m.order == "chunk" else tc == 0
     cycles = t + starts_fold * fold_overhead(rows, cols)
 
-    tile = r * c
+    index_fetch, index_read = zero.copy(), zero.copy()
     if roles.stationary == "outputs":  # OS: finished outputs leave after the fold's last chunk
         done = (tc == m.chunks - 1) * tile * w
         sram_write["outputs"] += done
         sram_read["outputs"] += done
         write_final += done
     else:  # WS weights / IS inputs: loaded into the PEs at the start of every fold (or chunk)
-        loads = starts_fold * tile * w
+        loads, index_read = starts_fold * tile * w, starts_fold * meta
         sram_read[roles.stationary] += loads
         fetched = loads * (tc == 0) if m.stationary_resident else loads
-        fetch[roles.stationary] += fetched
+        index_fetch = index_read * (tc == 0) if m.stationary_resident else index_read
+        fetch[roles.stationary] += fetched + index_fetch
 
-    left = r * t * w  # left-edge operand: needed by every column fold
+    left = left_rows * t * w  # left-edge operand: needed by every column fold
     sram_read[roles.row_stream] += left
-    fetch[roles.row_stream] += left * (fc == 0) if m.row_resident else left
+    if not m.row_resident:
+        fetch[roles.row_stream] += left
+    elif comp is None:
+        fetch[roles.row_stream] += left * (fc == 0)
+    else:  # the whole group's inputs, with its first pass
+        fetch[roles.row_stream] += sr * t * w * ((fc == 0) & (fr == 0))
 
     top = c * t
     if roles.col_stream != "outputs":  # OS weights: needed by every row fold of a column fold
         sram_read[roles.col_stream] += top * w
         fetch[roles.col_stream] += top * w * (fr == 0) if m.col_resident else top * w
     else:  # WS/IS partial sums leave at the bottom edge
-        first, last = fr == 0, fr == m.row_folds - 1
+        first = fr == 0
         psum_in = ~first * top * a
         final, partial = last * top * w, ~last * top * a
         sram_read["outputs"] += psum_in + final  # back into the array; finished ones out to DRAM
@@ -209,11 +248,16 @@ def _items(m: Mapping) -> _Items:
     fetch["inputs"] = fetch["inputs"] * m.shape.input_fraction
     for kind in ("weights", "inputs"):
         sram_write[kind] = sram_write[kind] + fetch[kind]
-    return _Items(cycles, fetch, write_final, write_psums, sram_read, sram_write)
+    sram_write["weights"] = sram_write["weights"] - index_fetch  # the metadata is counted apart
+    return _Items(cycles, fetch, write_final, write_psums, sram_read, sram_write, index_fetch, index_read,
+                  index_fetch.copy())
 
 
-def _candidate(shape: GemmShape, hw: Accelerator, order: str, slots: int) -> Mapping | None:
-    """The mapping of one loop order and buffering, or None when it does not fit."""
+def _candidate(shape: GemmShape, hw: Accelerator, order: str, slots: int,
+               compaction: "Compaction | None" = None) -> Mapping | None:
+    """The mapping of one loop order and buffering, or None when it does not fit (with
+    ``compaction``: the largest pass tile, values and metadata, must fit a weight slot, and the
+    left-edge tile is as tall as the most distinct inputs a pass reads)."""
     array = hw.mac_array
     roles = ROLES[array.dataflow]
     rows, cols = array.rows, array.cols
@@ -224,36 +268,40 @@ def _candidate(shape: GemmShape, hw: Accelerator, order: str, slots: int) -> Map
     # Tiles are as large as the operand allows: an edge of the array the GEMM does not fill
     # holds no data.
     edge_r, edge_c = min(rows, sr), min(cols, sc)
-    if budget[roles.stationary] < edge_r * edge_c * w:
+    stationary_tile = edge_r * edge_c * w if compaction is None else int(compaction.tile_bits().max())
+    if budget[roles.stationary] < stationary_tile:
         return None
+    row_folds = math.ceil(sr / rows) if compaction is None else compaction.max_passes
     row_size = sr * t_total * w * (shape.input_fraction if roles.row_stream == "inputs" else 1.0)
     row_resident = row_size <= allot[roles.row_stream]
     limits = [t_total]
     if not row_resident:
-        limits.append(budget[roles.row_stream] // (edge_r * w))
+        lane = edge_r if compaction is None else max(1, int(compaction.union.max()))
+        limits.append(budget[roles.row_stream] // (lane * w))
     stationary_resident = False
     if roles.col_stream != "outputs":
         col_resident = edge_c * t_total * w <= budget[roles.col_stream]
         if not col_resident:
             limits.append(budget[roles.col_stream] // (edge_c * w))
     elif order == "fold":
-        col_resident = math.ceil(sr / rows) == 1 or edge_c * t_total * a <= budget["outputs"]
+        col_resident = row_folds == 1 or edge_c * t_total * a <= budget["outputs"]
         if not col_resident:
             limits.append(budget["outputs"] // (edge_c * a))
     else:
         col_resident = True  # a chunk's partial sums stay on chip by construction
         limits.append(budget["outputs"] // (edge_c * a))
-        stationary_resident = sr * edge_c * w <= budget[roles.stationary]
+        fold_set = sr * edge_c * w if compaction is None else int(compaction.tile_bits().sum(axis=2).max())
+        stationary_resident = fold_set <= budget[roles.stationary]
     if order == "fold":
         # Chunks cost nothing in fold order (one fill and drain per fold whatever the chunking), so
         # cut T finer when there are few folds: the first tile's transfer then overlaps compute.
-        folds = shape.groups * math.ceil(sr / rows) * math.ceil(sc / cols)
+        folds = shape.groups * row_folds * math.ceil(sc / cols) if compaction is None else compaction.total_passes
         limits.append(math.ceil(t_total / math.ceil(TARGET_STEPS / folds)))
     t_tile = min(limits)
     if t_tile < 1:
         return None
     return Mapping(shape, array.dataflow, rows, cols, w, a, order, t_tile, slots, row_resident, col_resident,
-                   stationary_resident, tuple(budget.items()))
+                   stationary_resident, tuple(budget.items()), compaction)
 
 
 def require_systolic(hw: Accelerator) -> None:
@@ -266,8 +314,10 @@ def require_systolic(hw: Accelerator) -> None:
 LOOP_ORDERS = ("auto", "fold", "chunk")
 
 
-def map_layer(shape: GemmShape, hw: Accelerator, loop_order: str = "auto") -> Mapping:
-    """The mapping of ``shape`` on ``hw`` (see the module docstring for the choice).
+def map_layer(shape: GemmShape, hw: Accelerator, loop_order: str = "auto",
+              compaction: "Compaction | None" = None) -> Mapping:
+    """The mapping of ``shape`` on ``hw`` (see the module docstring for the choice); an array
+    that skips zero weights needs the layer's ``compaction`` (:func:`sim.compaction.compact`).
 
     ``loop_order`` ``fold`` or ``chunk`` forces that loop nest (``fold`` is SCALE-Sim's schedule,
     whose partial sums spill to DRAM when they do not fit; the automatic choice never prefers it
@@ -276,6 +326,9 @@ def map_layer(shape: GemmShape, hw: Accelerator, loop_order: str = "auto") -> Ma
     """
     require_systolic(hw)
     array = hw.mac_array
+    if (array.zero_weights == "skip") != (compaction is not None):
+        raise SimulationError(f"hardware '{hw.name}': a layer's compaction is needed exactly when the array "
+                              "skips zero weights")
     if loop_order not in LOOP_ORDERS:
         raise SimulationError(f"unknown loop order '{loop_order}'; valid: {', '.join(LOOP_ORDERS)}")
     orders = ("fold", "chunk") if ROLES[array.dataflow].reduction_on_rows else ("fold",)
@@ -285,7 +338,7 @@ def map_layer(shape: GemmShape, hw: Accelerator, loop_order: str = "auto") -> Ma
                                   f"array rows (ws, is), not '{array.dataflow}'")
         orders = (loop_order,)
     for slots in (2, 1):
-        candidates = [m for order in orders if (m := _candidate(shape, hw, order, slots)) is not None]
+        candidates = [m for order in orders if (m := _candidate(shape, hw, order, slots, compaction)) is not None]
         if candidates:
             costs = []
             for index, mapping in enumerate(candidates):
@@ -293,6 +346,9 @@ def map_layer(shape: GemmShape, hw: Accelerator, loop_order: str = "auto") -> Ma
                 costs.append((items.dram_bits, int(items.cycles.sum()), index))
             return candidates[min(costs)[2]]
     too_small = hw.buffer_for(ROLES[array.dataflow].stationary)
+    if compaction is not None:
+        raise MappingError(f"hardware '{hw.name}': buffer '{too_small.name}' cannot hold the largest compacted "
+                           f"tile ({int(compaction.tile_bits().max())} bits of values and metadata)")
     raise MappingError(f"hardware '{hw.name}': buffer '{too_small.name}' cannot hold one "
                        f"{array.rows}x{array.cols} tile of each operand it holds")
 
@@ -307,6 +363,9 @@ class Schedule:
     outputs) and ``psum_write_bits`` (spilled partial sums), SRAM bits read and written by data
     kind. Input bits may be fractional: a pass over X fetches ``input_fraction`` of its im2col
     size, spread over its tiles in proportion to their size (exact per pass, an average per tile).
+    With compaction the weight stream's ``reads`` include the metadata bits;
+    ``dram_read_bits["weights"]`` and the SRAM weight bits do not: the metadata is
+    ``index_dram_read_bits``, ``index_sram_read_bits`` and ``index_sram_write_bits``.
     """
 
     mapping: Mapping
@@ -319,6 +378,9 @@ class Schedule:
     psum_write_bits: int
     sram_read_bits: dict[str, int]
     sram_write_bits: dict[str, int]
+    index_dram_read_bits: float = 0.0
+    index_sram_read_bits: float = 0.0
+    index_sram_write_bits: float = 0.0
 
     @property
     def steps(self) -> int:
@@ -353,9 +415,13 @@ def build_schedule(mapping: Mapping, hw: Accelerator) -> Schedule:
         cycles=per_steps(items.cycles),
         reads={stream: per_steps(items.fetch[stream]) for stream in READ_STREAMS},
         writes=per_steps(items.write_final + items.write_psums),
-        dram_read_bits={stream: float(items.fetch[stream].sum()) for stream in READ_STREAMS},
+        dram_read_bits={stream: float(items.fetch[stream].sum())
+                        - (float(items.index_fetch.sum()) if stream == "weights" else 0.0) for stream in READ_STREAMS},
         dram_write_bits=float(items.write_final.sum()),
         psum_write_bits=float(items.write_psums.sum()),
         sram_read_bits={kind: float(items.sram_read[kind].sum()) for kind in KINDS},
         sram_write_bits={kind: float(items.sram_write[kind].sum()) for kind in KINDS},
+        index_dram_read_bits=float(items.index_fetch.sum()),
+        index_sram_read_bits=float(items.index_sram_read.sum()),
+        index_sram_write_bits=float(items.index_sram_write.sum()),
     )

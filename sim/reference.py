@@ -100,15 +100,24 @@ def row_blocks(m: int, k: int) -> list[slice]:
 
 
 def csr(block: np.ndarray, dtype) -> scipy.sparse.csr_array:
-    """CSR of a dense 2-D block with its non-zeros in ``dtype``, built directly from the mask of
-    non-zeros (scipy's dense-to-CSR path goes through COO and costs several times more)."""
-    values = block.astype(dtype, copy=False)
-    mask = values != 0
+    """CSR of a dense 2-D block with its non-zeros in ``dtype`` (which must hold them exactly),
+    built directly from the mask of non-zeros (scipy's dense-to-CSR path goes through COO and
+    costs several times more)."""
+    rows, cols = block.shape
+    mask = block != 0
     index = np.int32 if block.size < 2 ** 31 else np.int64  # scipy's own choice; avoids a re-cast
-    indptr = np.zeros(block.shape[0] + 1, dtype=index)
-    np.cumsum(np.count_nonzero(mask, axis=1), out=indptr[1:])
-    columns = np.broadcast_to(np.arange(block.shape[1], dtype=index), block.shape)[mask]
-    return scipy.sparse.csr_array((values[mask], columns, indptr), shape=block.shape)
+    per_row = np.count_nonzero(mask, axis=1)
+    indptr = np.zeros(rows + 1, dtype=index)
+    np.cumsum(per_row, out=indptr[1:])
+    if 2 * int(indptr[-1]) > block.size:  # mostly non-zero: boolean selection is the faster gather
+        columns = np.broadcast_to(np.arange(cols, dtype=index), block.shape)[mask]
+        values = block[mask].astype(dtype, copy=False)
+    else:  # sparse: the positions once (a random mask makes boolean selection branchy), then gathers
+        position = np.flatnonzero(mask)
+        values = np.ravel(block)[position].astype(dtype, copy=False)
+        position -= cols * np.repeat(np.arange(rows), per_row)
+        columns = position.astype(index)
+    return scipy.sparse.csr_array((values, columns, indptr), shape=block.shape)
 
 
 def sparse_reference(w_g: np.ndarray, x_g: np.ndarray, dtype=np.float64) -> np.ndarray:

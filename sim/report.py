@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
+import sys
 import tempfile
 from pathlib import Path
 
@@ -17,13 +19,15 @@ import matplotlib
 
 matplotlib.use("Agg")  # reports are files; never open a window
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from sim.estimator import totals  # noqa: E402
 
 __all__ = [
-    "OutputError", "check_writable", "comparison_table", "render_files", "plot_energy",
-    "to_markdown", "write_files",
+    "AREA_EDP_NOTE", "OutputError", "area_edp_table", "check_writable", "command_line", "comparison_table",
+    "format_cell", "prunesim_version",
+    "render_files", "plot_energy", "to_markdown", "write_files",
 ]
 
 ENERGY_LEVELS = (("energy_dram_pj", "DRAM"), ("energy_sram_pj", "SRAM"), ("energy_rf_pj", "RF"),
@@ -36,6 +40,27 @@ os.umask(_UMASK)
 
 class OutputError(ValueError):
     """An output folder that cannot be written; the message names it."""
+
+
+def prunesim_version() -> str:
+    """The installed prunesim version (``unknown`` when run from a tree that is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("prunesim")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """A command line as a shell would take it back, for a report's provenance: ``prunesim
+    ARGV...`` for the CLI's arguments ``argv``; without them, this process's command line
+    (``prunesim ...`` when the process is the CLI, ``python -m sim.cli`` included)."""
+    if argv is not None:
+        return shlex.join(["prunesim", *argv])
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    program = "prunesim" if spec is not None and spec.name == "sim.cli" else Path(sys.argv[0]).name
+    return shlex.join([program, *sys.argv[1:]])
 
 
 def check_writable(out_dir: str | Path) -> Path:
@@ -100,18 +125,44 @@ def comparison_table(results: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+AREA_EDP_NOTE = ("Chip area in mm² at the description's node (hwmodels.area: MAC units, per-PE registers, "
+                 "SRAM buffers; DRAM is off chip and has no die area here) and the energy-delay product "
+                 "EDP = the network's energy × its latency, in pJ·s.")
+
+
+def area_edp_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant of network ``summary`` (totals rows): area in mm² per component (MAC,
+    RF, SRAM, and each buffer when the rows have ``area_BUFFER_mm2`` columns), the chip's total,
+    energy (µJ), latency (µs) and EDP (pJ·s)."""
+    levels = {"area_mac_mm2": "MAC mm²", "area_rf_mm2": "RF mm²", "area_sram_mm2": "SRAM mm²"}
+    buffers = [c for c in summary.columns if c.startswith("area_") and c.endswith("_mm2")
+               and c not in levels and c != "area_mm2"]
+    table = pd.DataFrame({"variant": summary["variant"]} if "variant" in summary.columns else {})
+    for column, label in [*levels.items(), *((c, f"{c[len('area_'):-len('_mm2')]} mm²") for c in buffers)]:
+        table[label] = summary[column]
+    table["chip mm²"] = summary["area_mm2"]
+    table["energy µJ"] = summary["energy_pj"] / 1e6
+    table["latency µs"] = summary["latency_us"]
+    table["EDP pJ·s"] = summary["edp_pj_s"]
+    return table.reset_index(drop=True)
+
+
+def format_cell(value) -> str:
+    """How every report prints a number: floats to 3 significant digits below 1000 and as whole
+    numbers with thousands separators above; NaN as an empty cell; ints with separators."""
+    if isinstance(value, np.integer):  # a pandas row's integers are numpy's
+        value = int(value)
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return ""
+        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
 def to_markdown(table: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table (no extra dependency)."""
-
-    def cell(value) -> str:
-        if isinstance(value, float):
-            if value != value:  # NaN
-                return ""
-            return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-        return f"{value:,}" if isinstance(value, int) else str(value)
-
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    lines += ["| " + " | ".join(format_cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
 
@@ -164,6 +215,11 @@ def render_files(results: pd.DataFrame, meta: dict, title: str) -> dict[str, str
         "Analytical estimate, one inference (batch 1). " + " · ".join(f"{k}: `{v}`" for k, v in meta.items()),
         "",
         to_markdown(table),
+        "## Area and energy-delay product",
+        "",
+        AREA_EDP_NOTE,
+        "",
+        to_markdown(area_edp_table(summary)),
         "![energy per layer](energy.png)",
         "",
     ])

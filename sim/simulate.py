@@ -10,13 +10,17 @@ For every compute layer (Linear, Conv2d) of a workload, in order:
 
 1. :mod:`sim.numerics` puts the layer's operands (weights with their mask, the layer's measured
    ``input_sample``) into the array's number format; :func:`sim.systolic.count_macs` splits its
-   MACs into executed and gated ones from the zeros the array actually sees;
+   MACs into executed and gated ones from the zeros the array actually sees (an array that skips
+   zero weights: :mod:`sim.compaction` compacts them, per column, in its weight format, and
+   counts executed, gated and skipped MACs);
 2. :mod:`sim.mapping` tiles it onto the buffers and the array, :mod:`sim.engine` runs the tiles
    (cycles, stalls by cause);
-3. optionally (``numerics=True``) :mod:`sim.numerics` computes its output through the dataflow
-   and checks it against :mod:`sim.reference` (a mismatch raises ``NumericsError``);
-4. the actions it performed (MACs, register-file, per-buffer SRAM and DRAM accesses) become rows
-   priced by :func:`hwmodels.pricing.price`, as the analytical estimator's are.
+3. optionally (``numerics=True``) :mod:`sim.numerics` (or :mod:`sim.compaction`, through the
+   compacted passes) computes its output through the dataflow and checks it against
+   :mod:`sim.reference` (a mismatch raises ``NumericsError``);
+4. the actions it performed (MACs, register-file, per-buffer SRAM and DRAM accesses, and the
+   compressed weights' metadata as ``index_read``/``index_write`` actions) become rows priced by
+   :func:`hwmodels.pricing.price`, as the analytical estimator's are.
 
 Layers run one after another, each reading its input and weights from DRAM and writing its
 output there; ReLU, pooling and the bias are done outside the array and cost nothing here.
@@ -48,15 +52,17 @@ from tqdm import tqdm
 from hwmodels.hardware import Accelerator
 from hwmodels.pricing import ACTION_COLUMNS, LEVELS, price
 from sim.buffers import accesses
+from sim.compaction import compact, compacted_macs, compacted_numerics
 from sim.dram import DramTiming
 from sim.eie import EieRun, run_eie
 from sim.golden import check_eie, check_systolic
 from sim.engine import STALL_CAUSES, EngineResult, run_schedule
-from sim.estimator import RESULT_COLUMNS
+from hwmodels.area import area_breakdown
+from sim.estimator import RESULT_COLUMNS, area_columns, edp_pj_s
 from sim.estimator import totals as estimator_totals
 from sim.mapping import Mapping, Schedule, SimulationError, build_schedule, map_layer, require_systolic
 from sim.numerics import NumericsError, NumericsReport, prepare, simulate_numerics
-from sim.report import plot_energy, to_markdown
+from sim.report import AREA_EDP_NOTE, area_edp_table, plot_energy, to_markdown
 from sim.systolic import MacCounts, count_macs, gemm_shape
 from sim.workload import Layer, Workload
 
@@ -70,9 +76,12 @@ EXTRA_COLUMNS = (
     "dataflow", "array_pes", "mapping", "folds", "steps", "effectual_macs", *(f"stall_{cause}_cycles" for cause in STALL_CAUSES),
     "stall_cycles", "utilisation", "compute_utilisation", "psum_dram_read_bits", "psum_dram_write_bits",
     "dram_busy_cycles", "ideal_memory", "numerics_checked", "numerics_rel_error", "numerics_exact",
+    "filler_macs", "index_read_bits", "index_write_bits", "index_dram_read_bits", "energy_index_pj",
+    "energy_index_dram_pj", "energy_filler_pj", "input_fanout",
 )
 _SUMMED_EXTRA = ("folds", "steps", "effectual_macs", *(f"stall_{cause}_cycles" for cause in STALL_CAUSES), "stall_cycles",
-                 "psum_dram_read_bits", "psum_dram_write_bits", "dram_busy_cycles")
+                 "psum_dram_read_bits", "psum_dram_write_bits", "dram_busy_cycles", "filler_macs", "index_read_bits",
+                 "index_write_bits", "index_dram_read_bits", "pointer_read_bits")
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,12 @@ def _actions(layer: Layer, hw: Accelerator, macs: MacCounts, schedule: Schedule)
     read_bits = sum(schedule.dram_read_bits.values())
     write_bits = schedule.dram_write_bits + schedule.psum_write_bits
     rows += [("dram", "dram", "read", burst, read_bits / burst), ("dram", "dram", "write", burst, write_bits / burst)]
+    if schedule.mapping.compaction is not None:  # metadata of the compressed weights, apart (sim.compaction)
+        for buffer in accesses(hw, {"weights": schedule.index_sram_read_bits}, {"weights": schedule.index_sram_write_bits}):
+            if buffer.read_bits or buffer.write_bits:
+                rows += [("sram", buffer.name, "index_read", buffer.width_bits, buffer.reads),
+                         ("sram", buffer.name, "index_write", buffer.width_bits, buffer.writes)]
+        rows.append(("dram", "dram", "index_read", burst, schedule.index_dram_read_bits / burst))
     frame = pd.DataFrame([(layer.name, *row) for row in rows], columns=list(ACTION_COLUMNS))
     frame["count"] = frame["count"].astype(float)
     return frame.assign(energy_pj=price(frame, hw))
@@ -128,7 +143,9 @@ def _common_record(workload: Workload, hw: Accelerator, layer: Layer, macs: MacC
     """The columns every array kind fills: counts, traffic by level and buffer, energy, cycles."""
     array = hw.mac_array
     clock_hz = hw.clock_mhz * 1e6
-    moved = actions.assign(bits=actions["width_bits"] * actions["count"])
+    # Metadata accesses (``index_read``/``index_write``) are reads and writes of their memory too.
+    moved = actions.assign(bits=actions["width_bits"] * actions["count"],
+                           action=actions["action"].str.removeprefix("index_"))
     by_level = moved.groupby(["level", "action"])["bits"].sum()
     energy_level = actions.groupby("level")["energy_pj"].sum().reindex(list(LEVELS), fill_value=0.0)
     dram_read = float(by_level.get(("dram", "read"), 0.0))
@@ -152,6 +169,7 @@ def _common_record(workload: Workload, hw: Accelerator, layer: Layer, macs: MacC
         "energy_pj": float(actions["energy_pj"].sum()),
         "compute_cycles": compute_cycles, "memory_cycles": timing.busy_cycles(dram_read + dram_write),
         "cycles": cycles, "latency_us": cycles / clock_hz * 1e6,
+        "edp_pj_s": edp_pj_s(float(actions["energy_pj"].sum()), cycles / clock_hz * 1e6), **area_columns(hw),
         "dataflow": array.dataflow or array.kind, "array_pes": array.macs_per_cycle, "effectual_macs": macs.effectual,
         "utilisation": macs.dense / (array.macs_per_cycle * cycles) if cycles else 0.0,
         "compute_utilisation": macs.dense / (array.macs_per_cycle * compute_cycles) if compute_cycles else 0.0,
@@ -160,8 +178,10 @@ def _common_record(workload: Workload, hw: Accelerator, layer: Layer, macs: MacC
         "numerics_rel_error": numerics.relative_error if numerics else float("nan"),
         "numerics_exact": bool(numerics.exact) if numerics else False,
     }
+    area = area_breakdown(hw)
     for buffer in hw.buffers:
-        part = actions[(actions["level"] == "sram") & (actions["component"] == buffer.name)]
+        record[f"area_{buffer.name}_mm2"] = area[buffer.name]
+        part = moved[(moved["level"] == "sram") & (moved["component"] == buffer.name)]
         for action in ("read", "write"):
             rows = part[part["action"] == action]
             record[f"sram_{buffer.name}_{action}_bits"] = float((rows["width_bits"] * rows["count"]).sum())
@@ -169,21 +189,46 @@ def _common_record(workload: Workload, hw: Accelerator, layer: Layer, macs: MacC
     return record
 
 
+def _index_record(actions: pd.DataFrame, schedule: Schedule, macs: MacCounts, fillers: int) -> dict:
+    """The metadata columns of a systolic layer (the names of the EIE and estimator columns where
+    they mean the same): metadata bits read from and written to the buffers and read from DRAM,
+    their energy (``energy_index_pj``, of which ``energy_index_dram_pj`` is DRAM: a part of the
+    SRAM and DRAM energies, not an addition), the filler zeros' MACs and MAC energy (all zero on a
+    dense array), and ``input_fanout``: distinct inputs a pass reads per input vector over the
+    array's rows, averaged over passes (sparse arrays only; see :mod:`sim.compaction`)."""
+    compaction = schedule.mapping.compaction
+    index = actions["action"].str.startswith("index_")
+    mac_energy = float(actions.loc[actions["level"] == "mac", "energy_pj"].sum())
+    return {
+        "filler_macs": fillers, "index_read_bits": schedule.index_sram_read_bits,
+        "index_write_bits": schedule.index_sram_write_bits, "index_dram_read_bits": schedule.index_dram_read_bits,
+        "energy_index_pj": float(actions.loc[index, "energy_pj"].sum()),
+        "energy_index_dram_pj": float(actions.loc[index & (actions["level"] == "dram"), "energy_pj"].sum()),
+        "energy_filler_pj": mac_energy * fillers / macs.executed if macs.executed else 0.0,
+        "input_fanout": (float(compaction.union.sum()) / (compaction.total_passes * compaction.rows)
+                         if compaction is not None else float("nan")),
+    }
+
+
 def _record(workload: Workload, hw: Accelerator, layer: Layer, macs: MacCounts, schedule: Schedule,
-            engine: EngineResult, numerics: NumericsReport | None, actions: pd.DataFrame, ideal: bool) -> dict:
+            engine: EngineResult, numerics: NumericsReport | None, actions: pd.DataFrame, ideal: bool,
+            fillers: int = 0) -> dict:
     record = _common_record(workload, hw, layer, macs, actions, numerics, engine.cycles, engine.compute_cycles, ideal)
-    dram_read = sum(schedule.dram_read_bits.values())
+    dram_read = sum(schedule.dram_read_bits.values()) + schedule.index_dram_read_bits
     dram_write = schedule.dram_write_bits + schedule.psum_write_bits
+    compaction = schedule.mapping.compaction
+    stored = layer.weight_count * hw.mac_array.precision.bits if compaction is None else compaction.storage_bits
     record.update({
         "dram_read_bits": dram_read, "dram_write_bits": dram_write,  # exact, not via burst counts
         "memory_cycles": DramTiming.of(hw, ideal).busy_cycles(dram_read + dram_write),
-        "weight_storage_bits": layer.weight_count * hw.mac_array.precision.bits,
-        "weights_resident": schedule.dram_read_bits["weights"] <= layer.weight_count * hw.mac_array.precision.bits,
+        "weight_storage_bits": stored,
+        "weights_resident": schedule.dram_read_bits["weights"] + schedule.index_dram_read_bits <= stored,
         "mapping": schedule.mapping.describe(), "folds": schedule.mapping.folds, "steps": schedule.steps,
         **{f"stall_{cause}_cycles": engine.stalls[cause] for cause in STALL_CAUSES},
         "stall_cycles": engine.stall_cycles,
         "psum_dram_read_bits": schedule.dram_read_bits["psums"], "psum_dram_write_bits": schedule.psum_write_bits,
         "dram_busy_cycles": engine.dram_busy_cycles,
+        **_index_record(actions, schedule, macs, fillers),
     })
     return record
 
@@ -223,22 +268,30 @@ def simulate_layer(layer: Layer, hw: Accelerator, ideal_memory: bool = False, nu
             check_eie(layer, hw, run.counts, run.outputs)
         record = {**_eie_record(workload, hw, layer, run, ideal_memory), "golden_checked": golden}
         return LayerRun(layer, None, None, None, run.macs, run.numerics, run.actions, record, eie=run)
-    mapping = map_layer(gemm_shape(layer), hw, "fold" if golden and loop_order == "auto" else loop_order)
     operands = prepare(layer, array.precision)
-    macs = count_macs(operands.groups, array)
+    compaction, fillers = None, 0
+    if array.zero_weights == "skip":  # the sparse WS option (sim.compaction)
+        compaction = compact([w for w, _ in operands.groups], hw, layer.kind == "conv2d")
+        macs, fillers = compacted_macs(operands, compaction, array)
+    else:
+        macs = count_macs(operands.groups, array)
+    mapping = map_layer(gemm_shape(layer), hw, "fold" if golden and loop_order == "auto" else loop_order, compaction)
     schedule = build_schedule(mapping, hw)
     engine = run_schedule(schedule, hw, ideal_memory)
-    report = simulate_numerics(layer, array, operands) if numerics else None
+    report = None
+    if numerics:
+        report = (simulate_numerics(layer, array, operands) if compaction is None
+                  else compacted_numerics(layer.name, operands, compaction, array))
     if golden:
-        check_systolic(layer, array, engine.compute_cycles, mapping.folds, macs, schedule.sram_read_bits)
+        check_systolic(layer, hw, engine.compute_cycles, macs, schedule, fillers)
     actions = _actions(layer, hw, macs, schedule)
-    record = {**_record(workload, hw, layer, macs, schedule, engine, report, actions, ideal_memory),
+    record = {**_record(workload, hw, layer, macs, schedule, engine, report, actions, ideal_memory, fillers),
               "golden_checked": golden}
     return LayerRun(layer, mapping, schedule, engine, macs, report, actions, record)
 
 
 def _columns(frame: pd.DataFrame) -> list[str]:
-    first = [c for c in ("variant", *RESULT_COLUMNS, *EXTRA_COLUMNS) if c in frame.columns]
+    first = [c for c in dict.fromkeys(("variant", *RESULT_COLUMNS, *EXTRA_COLUMNS)) if c in frame.columns]
     return first + [c for c in frame.columns if c not in first]
 
 
@@ -320,7 +373,9 @@ def totals(results: pd.DataFrame) -> pd.DataFrame:
              or (c.startswith("energy_") and c.endswith("_pj") and c not in summed.columns)]
     groups = results.groupby(by, sort=False)
     summed = summed.merge(groups[extra].sum().reset_index(), on=by)
-    summed = summed.merge(groups[["dataflow", "array_pes", "ideal_memory"]].first().reset_index(), on=by)
+    first = ["dataflow", "array_pes", "ideal_memory",  # and the per-buffer areas: the chip's, not summed
+             *[c for c in results.columns if c.startswith("area_") and c.endswith("_mm2") and c not in summed.columns]]
+    summed = summed.merge(groups[first].first().reset_index(), on=by)
     summed["utilisation"] = summed["dense_macs"] / (summed["array_pes"] * summed["cycles"])
     summed["compute_utilisation"] = summed["dense_macs"] / (summed["array_pes"] * summed["compute_cycles"])
     return summed[_columns(summed)]
@@ -328,7 +383,8 @@ def totals(results: pd.DataFrame) -> pd.DataFrame:
 
 def summary_table(results: pd.DataFrame) -> pd.DataFrame:
     """A readable per-layer table with a total row per variant: MACs in millions, cycles in
-    thousands, traffic in kbit, energy in µJ."""
+    thousands, traffic in kbit, energy in µJ (and, where weights are stored compressed, the
+    metadata's part of it, ``index µJ``)."""
     frame = pd.concat([results, totals(results)], ignore_index=True)
     table = pd.DataFrame({
         "variant": frame.get("variant", "run"),
@@ -344,7 +400,11 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
         "psum kbit": (frame["psum_dram_read_bits"] + frame["psum_dram_write_bits"]) / 1e3,
         "energy µJ": frame["energy_pj"] / 1e6,
         "latency µs": frame["latency_us"],
+        "EDP pJ·s": frame["edp_pj_s"],
     })
+    index = frame.get("energy_index_pj")
+    if index is not None and index.fillna(0).any():  # compressed weights: their metadata's share of the energy
+        table.insert(table.columns.get_loc("energy µJ") + 1, "index µJ", index / 1e6)
     order = {variant: i for i, variant in enumerate(dict.fromkeys(table["variant"]))}
     return table.sort_values("variant", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
@@ -359,7 +419,8 @@ def render_files(simulation: Simulation, meta: dict, title: str) -> dict[str, st
     markdown = "\n".join([
         f"# {title}", "",
         "Cycle-level simulation, one inference (batch 1). " + " · ".join(f"{k}: `{v}`" for k, v in meta.items()),
-        "", to_markdown(summary_table(layers)), "", "## Mappings", "", mappings, "",
+        "", to_markdown(summary_table(layers)), "", "## Area and energy-delay product", "", AREA_EDP_NOTE, "",
+        to_markdown(area_edp_table(summary)), "", "## Mappings", "", mappings, "",
         "![energy per layer](energy.png)", "",
     ])
     return {

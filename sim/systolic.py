@@ -46,7 +46,9 @@ unchanged and lets stalls fall between chunks.
 
 Zeros: the array is dense, so a MAC with a zero operand takes its cycle. With ``execute`` it also
 costs its energy; with ``gate`` the multiplier and the PE's operand registers are clock-gated
-(no MAC or register-file energy); ``skip`` is rejected by the hardware description.
+(no MAC or register-file energy). ``skip`` of zero weights, in WS only, compacts each column of
+the stationary tile (:mod:`sim.compaction`: passes instead of row folds, same fold formula);
+``skip`` of zero activations is rejected by the hardware description.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
+from hwmodels.hardware import load_hardware
 from sim.report import write_files
 
 
@@ -29,11 +30,14 @@ def test_estimate_writes_reports(tmp_path):
                  "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "fc1" in result.stdout and "total" in result.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["energy.png", "report.md", "results.csv", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["energy.png", "hardware.yaml", "report.md", "results.csv",
+                                                     "results.json"]
+    assert load_hardware(out / "hardware.yaml") == load_hardware("han45nm")  # the description, readable back
     table = pd.read_csv(out / "results.csv")
     assert set(table["variant"]) == {"dense", "pruned"}
     payload = json.loads((out / "results.json").read_text())
     assert payload["meta"]["hardware"] == "han45nm" and payload["meta"]["seed"] == 0
+    assert payload["meta"]["kind"] == "estimate" and payload["meta"]["command"].startswith("prunesim estimate --model lenet-300-100")
     assert (out / "energy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| layer |" in (out / "report.md").read_text()
 

@@ -22,13 +22,24 @@ def _compare(out, *extra):
 
 
 @needs_mnist
+def _assert_densities(table: pd.DataFrame, targets: list[float]) -> None:
+    """Every method reaches its target density exactly, but relief: it keeps whole units per neuron
+    (and with backward pruning frees those of unread neurons), so it reaches the closest density
+    not above the target (pruning/methods/relief.py), here within a point of it."""
+    for method, density, target in zip(table["method"], table["density"], targets):
+        if method == "relief":
+            assert target - 0.01 <= density <= target + 1e-9, (method, density, target)
+        else:
+            assert density == pytest.approx(target, abs=1e-4), (method, density, target)
+
+
 def test_compare_cli_writes_table_and_plots(tmp_path):
     result = _compare(tmp_path / "c", "--methods", "han,flipout,relief", "--sparsity", "0.9,0.5")
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(tmp_path / "c" / "compare.csv")
     assert table["method"].tolist() == ["dense", "han", "han", "flipout", "flipout", "relief", "relief"]
     assert table["sparsity"].tolist() == [0.0, 0.5, 0.9, 0.5, 0.9, 0.5, 0.9]
-    assert table["density"].tolist() == pytest.approx([1.0] + [0.5, 0.1] * 3, abs=1e-4)
+    _assert_densities(table, [1.0] + [0.5, 0.1] * 3)
     for _, part in table[table["method"] != "dense"].groupby("method"):
         energy = part["energy_uj"].tolist()
         assert energy[1] < energy[0] < table["energy_uj"].iloc[0]      # sparser is cheaper
@@ -60,7 +71,7 @@ def test_compare_api_is_repeatable_on_synthetic_data():
     first = run_compare(settings, data=data, progress=False)
     second = run_compare(settings, data=data, progress=False)
     pd.testing.assert_frame_equal(first.drop(columns="wall_s"), second.drop(columns="wall_s"))
-    assert first["density"].tolist() == pytest.approx([1.0, 0.2, 0.2], abs=1e-4)
+    _assert_densities(first, [1.0, 0.2, 0.2])
     assert first["energy_saving"].iloc[0] == 1.0 and (first["energy_saving"].iloc[1:] > 1.5).all()
     with pytest.raises(JobError, match="--rounds"):
         CompareSettings(rounds=0)

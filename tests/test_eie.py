@@ -130,6 +130,24 @@ def test_hand_worked_cycles(depth):
     assert (rounds.tolist(), stall.tolist()) == ([cycles], [stalls])
 
 
+@settings(max_examples=40, deadline=None)
+@given(pes=st.integers(1, 6), k=st.integers(1, 30), length=st.integers(1, 60), depth=st.integers(1, 9),
+       seed=st.integers(0, 10 ** 6))
+def test_one_round_alone_and_among_others_take_the_same_cycles(pes, k, length, depth, seed):
+    # A single round (a linear layer's) is stepped D broadcasts at a time; several rounds one
+    # broadcast at a time: the same round must come out the same either way. The cost table has
+    # dominated and duplicate PE columns, which round_cycles may drop without changing F.
+    rng = np.random.default_rng(seed)
+    costs = rng.integers(1, 6, (k, pes)).astype(np.int32)
+    costs = np.concatenate([costs, costs[:, :1], np.ones((k, 1), np.int32)], axis=1)
+    events = rng.integers(0, k, length)
+    alone = round_cycles(costs, events, np.array([0, length]), depth)
+    twice = round_cycles(costs, np.concatenate([events, events[::-1]]), np.array([0, length, 2 * length]), depth)
+    reverse = round_cycles(costs, events[::-1], np.array([0, length]), depth)
+    assert (alone[0][0], alone[1][0]) == (twice[0][0], twice[1][0])
+    assert (reverse[0][0], reverse[1][0]) == (twice[0][1], twice[1][1])
+
+
 def test_zero_activations_are_not_broadcast():
     layer = linear_layer(HAND_W, np.array([0.0, 1.0, 0.0]))  # only column 1: costs (1, 2)
     counts = run_eie(layer, eie_hw(pes=2, depth=1)).counts

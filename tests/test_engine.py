@@ -151,8 +151,8 @@ def test_cli_simulate_writes_files_and_fails_in_one_line(tmp_path, capsys):
                 "--out", str(out), "--quiet")
     assert done.returncode == 0, done.stderr
     assert "total" in done.stdout and "fc1" in done.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["actions.csv", "energy.png", "report.md", "results.csv",
-                                                     "results.json", "totals.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["actions.csv", "energy.png", "hardware.yaml", "report.md",
+                                                     "results.csv", "results.json", "totals.csv"]
     assert set(pd.read_csv(out / "results.csv")["variant"]) == {"dense", "pruned"}
     for args, words in ((["--hw", "han45nm"], ["systolic"]), (["--hw", "nope"], ["unknown hardware 'nope'"]),
                         (["--checkpoint", str(tmp_path / "missing.pt")], ["missing.pt", "does not exist"])):

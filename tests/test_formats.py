@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pruning.formats import (CSC, CSR, Bitmask, RelativeCSC, as_matrix, decode, encode_bitmask,
-                             encode_csc, encode_csr, encode_relative_csc, relative_index_entries,
-                             size_bits, size_bytes)
+                             encode_csc, encode_csr, encode_relative_csc, interleaved_entries,
+                             relative_index_entries, size_bits, size_bytes)
 
 
 def column(values) -> np.ndarray:
@@ -189,6 +189,40 @@ def test_round_trip_property(rows, cols, density, bits, dtype, seed):
     rng = np.random.default_rng(seed)
     m = ((rng.random((rows, cols)) < density) * rng.integers(-9, 10, (rows, cols))).astype(dtype)
     _check_round_trip(m, bits)
+
+
+def test_interleaved_entries_by_hand():
+    # EIE's column on 2 PEs: PE 0 holds rows 0, 2, ..., 22 (non-zeros at local rows 1 and 11:
+    # gaps 1 and 9, no filler), PE 1 rows 1, 3, ... (one non-zero at local row 1).
+    m = column([0, 0, 1, 2] + [0] * 18 + [3])
+    non_zeros, fillers = interleaved_entries(m, 4, interleave=2)
+    assert (non_zeros.tolist(), fillers.tolist()) == ([[2, 1]], [[0, 0]])
+    # a 2-bit index on one PE: gaps 2, 0, 18 cost 0 + 0 + 18 // 4 fillers
+    assert [t.tolist() for t in interleaved_entries(m, 2)] == [[[3]], [[4]]]
+    # 40 rows on 3 PEs: PE 2's rows are 2, 5, ..., 38 (13 of them); one entry at row 38 follows
+    # 12 zeros of its share: 3 fillers with a 2-bit index; the other shares are empty.
+    m = np.zeros((40, 1))
+    m[38] = 1
+    non_zeros, fillers = interleaved_entries(m, 2, interleave=3)
+    assert (non_zeros.tolist(), fillers.tolist()) == ([[0, 0, 1]], [[0, 0, 3]])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.integers(0, 300), cols=st.integers(0, 12), density=st.sampled_from([0.0, 0.01, 0.05, 0.3, 1.0]),
+       bits=st.integers(1, 5), pes=st.integers(1, 9), seed=st.integers(0, 2**31))
+def test_interleaved_entries_equal_each_pes_encoding(rows, cols, density, bits, pes, seed):
+    # Second implementation: encode every PE's rows (row i on PE i mod N) and count per column.
+    rng = np.random.default_rng(seed)
+    m = (rng.random((rows, cols)) < density) * rng.integers(1, 9, (rows, cols))
+    non_zeros, fillers = interleaved_entries(m, bits, interleave=pes)
+    assert non_zeros.shape == fillers.shape == (cols, pes)
+    for p in range(pes):
+        enc = encode_relative_csc(m[p::pes], bits)
+        per_column = np.diff(enc.col_ptr)
+        column_of = np.repeat(np.arange(cols), per_column)
+        assert np.array_equal(non_zeros[:, p] + fillers[:, p], per_column)
+        assert np.array_equal(fillers[:, p], np.bincount(column_of[enc.values == 0], minlength=cols))
+    assert (int(non_zeros.sum()), int(fillers.sum())) == relative_index_entries(m != 0, bits, interleave=pes)
 
 
 def test_conv_weight_via_as_matrix():

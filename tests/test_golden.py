@@ -1,5 +1,6 @@
 """Golden mode (sim/golden.py, cycle by cycle) against the fast models: to the cycle and on every
-action count, over random small layers, masks, activation densities, array sizes, FIFO depths."""
+action count, over random small layers, masks, activation densities, array sizes, FIFO depths,
+and for the sparse WS option (sim/compaction.py) weight formats and index widths."""
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from sim.eie import run_eie
 from sim.golden import GOLDEN_MAX_MACS, golden_eie, golden_systolic
 from sim.mapping import SimulationError
 from sim.simulate import simulate_layer
+from test_sparse_systolic import batch_layer, sparse_hw
 from test_systolic import conv_workload, systolic_hw
 
 
@@ -83,6 +85,35 @@ def test_systolic_fast_equals_golden_with_ideal_memory(dataflow, rows, cols, cin
     bits = hw.mac_array.precision.bits
     for kind in ("weights", "inputs"):  # operands the array reads from its buffers
         assert golden.reads[kind] * bits == run.schedule.sram_read_bits[kind]
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 9), k=st.integers(1, 30), n=st.integers(1, 4), density=st.floats(0.0, 1.0),
+       holes=st.integers(0, 3), rows=st.integers(1, 4), cols=st.integers(1, 4),
+       kind=st.sampled_from(["bitmask", "relative_index"]), index_bits=st.integers(1, 3),
+       gate=st.booleans(), a_density=st.floats(0.0, 1.0), seed=st.integers(0, 10 ** 6))
+def test_sparse_fast_equals_golden_on_linear_layers(m, k, n, density, holes, rows, cols, kind, index_bits, gate,
+                                                    a_density, seed):
+    rng = np.random.default_rng(seed)
+    weight = rng.choice([-1.0, -0.5, 0.5, 1.0], size=(m, k)) * (rng.random((m, k)) < density)
+    if holes:  # a mostly dense matrix with a few zeros: dense and compacted columns in one fold
+        weight = rng.choice([-1.0, 1.0], size=(m, k))
+        weight.flat[rng.choice(m * k, min(holes, m * k), replace=False)] = 0
+    samples = np.abs(rng.normal(size=(n, k))) * (rng.random((n, k)) < a_density)
+    hw = sparse_hw(kind, rows, cols, index_bits, "gate" if gate else "execute")
+    run = simulate_layer(batch_layer(weight, samples), hw, ideal_memory=True, golden=True)  # raises on any disagreement
+    assert run.record["golden_checked"] and run.record["cycles"] == run.record["compute_cycles"]
+    assert run.macs.executed + run.macs.gated + run.macs.skipped == run.macs.dense
+
+
+@settings(max_examples=12, deadline=None)
+@given(cin=st.integers(1, 4), cout=st.integers(1, 6), kernel=st.integers(1, 3), size=st.integers(3, 5),
+       density=st.floats(0.05, 1.0), rows=st.integers(1, 4), cols=st.integers(1, 4),
+       kind=st.sampled_from(["bitmask", "relative_index"]), seed=st.integers(0, 1000))
+def test_sparse_fast_equals_golden_on_conv_layers(cin, cout, kernel, size, density, rows, cols, kind, seed):
+    layer = conv_workload(cin, cout, kernel, size, padding=kernel // 2, density=density, seed=seed).compute_layers[0]
+    run = simulate_layer(layer, sparse_hw(kind, rows, cols, 2, "gate"), ideal_memory=True, golden=True)
+    assert run.record["golden_checked"]
 
 
 def test_hand_worked_4x4_fold_cycles_in_golden_mode():

@@ -84,7 +84,7 @@ def systolic_dict():
     # Horowitz's table has no 16-bit integer multiply.
     (("mac_array", "precision"), {"dtype": "int", "bits": 16, "accumulator_bits": 32}, "mac_array.precision",
      "no 16-bit int MAC"),
-    (("mac_array", "zero_weights"), "skip", "mac_array.zero_weights", "'skip' is not valid"),
+    (("mac_array", "zero_weights"), "skip", "weight_format.kind", "needs a compressed format"),
     (("mac_array", "zero_activations"), "skip", "mac_array.zero_activations", "valid: 'execute', 'gate'"),
     (("mac_array", "dataflow"), "rs", "mac_array.dataflow", "'ws', 'os' or 'is'"),
     (("mac_array", "dataflow"), None, "mac_array.dataflow", "required for kind 'systolic'"),

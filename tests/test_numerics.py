@@ -11,9 +11,9 @@ from pruning.magnitude import prune_to_density
 from pruning.profiles import load_profile
 from pruning.zoo import build_model, input_shape
 from sim.api import profile_workloads, resolve_profile
-from sim.numerics import (NumericsError, Operands, array_products, check, prepare, quantize,
+from sim.numerics import (NumericsError, Operands, array_products, check, exact_products, prepare, quantize,
                           reference_products, relative_error, simulate_numerics)
-from sim.reference import dense_reference, gemm_operands, sparse_reference
+from sim.reference import csr, dense_reference, gemm_operands, sparse_reference
 from sim.simulate import simulate_layer
 from sim.workload import extract_workload
 from test_systolic import conv_workload, systolic_hw
@@ -118,6 +118,40 @@ def test_symmetric_quantisation():
     assert scale == pytest.approx(2.0 / 127)
     assert q.tolist() == [-127, -64, 0, 32, 81]  # rint(1.27 * 63.5) = 81, rint(31.75) = 32
     assert quantize(np.zeros(3), 8)[1] == 1.0
+
+
+def test_quantisation_in_pieces_equals_the_formula():
+    # quantize works through a float64 buffer piece by piece; spanning several pieces it must give
+    # rint(x / s) clipped, computed on the whole array at once (x / s in float64).
+    x = np.random.default_rng(0).standard_normal((3, 70001)).astype(np.float32)
+    q, scale = quantize(x, 16)
+    assert scale == max(float(x.max()), -float(x.min())) / 32767
+    assert q.dtype == np.int32 and q.shape == x.shape
+    assert np.array_equal(q, np.clip(np.rint(x.astype(np.float64) / scale), -32767, 32767))
+
+
+def test_exact_products_are_integer_exact():
+    # Sums up to K * 32767^2 (~2^46 for K = 25088, VGG-16's fc6) are exact in float64; int64
+    # matmul is the second implementation. Several row and column blocks.
+    rng = np.random.default_rng(1)
+    w = rng.integers(-32767, 32768, (700, 1600)).astype(np.int32)
+    x = rng.integers(-32767, 32768, (1600, 900)).astype(np.int32)
+    assert np.array_equal(exact_products(w, x), w.astype(np.int64) @ x.astype(np.int64))
+    big = np.full((2, 25088), 32767, np.int32)
+    assert exact_products(big, big[:1].T).tolist() == [[25088 * 32767 ** 2]] * 2
+
+
+@pytest.mark.parametrize("density", [0.0, 0.05, 0.5, 0.97, 1.0])
+def test_csr_equals_scipys_own(density):
+    # Mostly-zero and mostly-non-zero blocks take different gathers; both must build scipy's CSR.
+    import scipy.sparse
+
+    rng = np.random.default_rng(2)
+    block = ((rng.random((300, 257)) < density) * rng.integers(-9, 10, (300, 257))).astype(np.int32)
+    ours, theirs = csr(block, np.float64), scipy.sparse.csr_array(block.astype(np.float64))
+    for field in ("data", "indices", "indptr"):
+        assert np.array_equal(getattr(ours, field), getattr(theirs, field)), field
+    assert ours.data.dtype == np.float64 and ours.shape == block.shape
 
 
 def _overflow_example(overflow: str):

@@ -91,3 +91,52 @@ def test_reaches_a_target_density_on_lenet5():
     total = sum(m.weight.numel() for m in weights)
     kept = sum(weight_density(m) * m.weight.numel() for m in weights) / total
     assert 0.097 <= kept <= 0.1
+
+
+def _two_layer():
+    model = nn.Sequential(nn.Linear(3, 2, bias=False), nn.ReLU(), nn.Linear(2, 2, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0, 1.0, 1.0], [0.5, 0.5, 0.5]]))
+        model[2].weight.copy_(torch.tensor([[1.0, 0.01], [1.0, 0.01]]))
+    return model
+
+
+X_POS = torch.tensor([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])   # both hidden neurons fire: h = (3s, 1.5s)
+
+
+def test_backward_pruning_removes_the_inputs_of_unread_neurons_only():
+    # Output layer, α 0.9: hidden 0 carries 1·4.5 / (4.5 + 0.01·2.25) = 0.995 of each output's
+    # mass, so hidden 1 is read by no one. Hidden layer, α 0.9: three equal inputs, 1/3 each,
+    # all three needed. Backward pruning (the authors' lenet_backward_pruning) then drops hidden
+    # 1's three incoming weights, and the outputs cannot change.
+    plain, backward = _two_layer(), _two_layer()
+    NNRelief(alpha_fc=0.9, remove_dead=False, backward=False).prune(plain, None, _data(X_POS))
+    NNRelief(alpha_fc=0.9, remove_dead=False, backward=True).prune(backward, None, _data(X_POS))
+    assert plain[2].weight_mask.tolist() == backward[2].weight_mask.tolist() == [[1, 0], [1, 0]]
+    assert plain[0].weight_mask.tolist() == [[1, 1, 1], [1, 1, 1]]
+    assert backward[0].weight_mask.tolist() == [[1, 1, 1], [0, 0, 0]]
+    x = torch.rand(20, 3)
+    assert torch.equal(plain(x), backward(x))
+
+
+def test_the_output_layer_can_have_its_own_alpha():
+    model = _two_layer()
+    NNRelief(alpha_fc=0.5, alpha_out=1.0, remove_dead=False).prune(model, None, _data(X_POS))
+    assert model[2].weight_mask.tolist() == [[1, 1], [1, 1]]         # α 1: every positive score stays
+    assert model[0].weight_mask.sum().item() == 4                      # α 0.5: 2 of 3 inputs per neuron
+    with pytest.raises(ValueError, match="alpha_out"):
+        NNRelief(alpha_out=1.5)
+
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_backward_budget_goes_to_read_neurons_at_high_sparsity(backward):
+    from pruning.han import find_dead_neurons
+
+    model = build_model("lenet-300-100", seed=0)
+    NNRelief(samples=64, backward=backward).prune(model, 0.02, SimpleNamespace(train=blobs(64, 1)))
+    total = sum(m.weight.numel() for m in (model.fc1, model.fc2, model.fc3))
+    kept = sum(m.weight_mask.sum().item() for m in (model.fc1, model.fc2, model.fc3))
+    assert 0.019 * total <= kept <= 0.02 * total
+    # Neurons that keep inputs although nothing reads them: weights wasted from the budget.
+    wasted = sum(len(set(d.no_outputs) - set(d.no_inputs)) for d in find_dead_neurons(model))
+    assert (wasted == 0) if backward else (wasted > 0)

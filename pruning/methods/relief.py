@@ -24,6 +24,25 @@ unit: a linear scaling 1 − c·(1 − α_l) reaches α_conv = 0 first and remov
 LeNet-5's conv1 on the way to 90% (measured: the network then predicts one class). The kept
 count cannot always hit the target exactly (each neuron keeps whole units), so the density
 reached is the closest one not above the target that the per-neuron rule can produce.
+
+Two options for very high sparsity (``benchmarks/relief_high_sparsity.py`` measures them).
+``backward`` is on by default, since it is part of the published algorithm (below); ``alpha_out``
+is off:
+
+* ``alpha_out``: the output layer's own α (else α_fc / α_conv by its kind). α = 1 keeps every
+  unit of positive score at any c (1^c = 1), i.e. leaves the output layer unpruned except for
+  inputs that carry nothing. The authors' code (github.com/adekhovich/NNrelief,
+  ``lenet_fc_pruning``) prunes the output layer with α_fc like any FC layer; a separate α is our
+  option, motivated by the budget: at 99% one α for all FC layers leaves LeNet-300-100's 10
+  output neurons under 2 inputs each (BENCHMARKS.md).
+* ``backward``: neurons that no surviving weight of the next layer reads lose their incoming
+  weights too (the authors' ``lenet_backward_pruning`` / ``vgg_backward_pruning``, which their
+  ``lenet_pruning`` runs after every pruning pass, so this is part of the published algorithm;
+  Han et al. 2015 §3.3 likewise remove neurons with no outputs). The network's outputs do not
+  change (nothing reads those neurons); the weights freed go back to the budget: the bisection
+  on c counts the kept weights *after* backward removal. Without it, at 98% on LeNet-300-100
+  most fc1 neurons keep inputs that nothing reads (307 of 400 hidden neurons on the test's
+  synthetic data), and the budget they hold is lost to the rest of the network.
 """
 
 from __future__ import annotations
@@ -111,6 +130,23 @@ def relief_scores(model: nn.Module, mean_abs: dict[str, torch.Tensor], positions
     return out
 
 
+def _remove_unread(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
+    """Backward pruning in mask space (module docstring, ``backward``): for every pair of
+    consecutive layers A → B, last pair first so that removals cascade towards the input,
+    the neurons of A that no kept weight of B reads lose every incoming weight. In place;
+    a layer without an entry in ``masks`` keeps its current survivors."""
+    layers = prunable_layers(model)
+    for link in reversed(_links(model)):
+        a_mask = masks.get(link.a, survivors(layers[link.a]))
+        b_mask = masks.get(link.b, survivors(layers[link.b]))
+        n_out = a_mask.shape[0]
+        if b_mask.dim() == 4:
+            read = b_mask.any(dim=(0, 2, 3))
+        else:
+            read = b_mask.reshape(b_mask.shape[0], n_out, link.block).any(dim=2).any(dim=0)
+        masks[link.a] = a_mask & read.reshape(-1, *([1] * (a_mask.dim() - 1)))
+
+
 def _unit_mask(module: nn.Module) -> torch.Tensor:
     """(out, units) surviving units: any weight of the unit (a kernel for Conv2d) survives."""
     keep = survivors(module)
@@ -144,7 +180,8 @@ def _kept_counts(ranked: _Ranked, alpha: float) -> torch.Tensor:
 class NNRelief(PruningMethod):
     """NN relief's scores and per-neuron thresholds (see module docstring).
 
-    ``samples``: images of the pruning set (the first ones of ``data.train``).
+    ``samples``: images of the pruning set (the first ones of ``data.train``). ``alpha_out``
+    (None: α_fc / α_conv) and ``backward``: see the module docstring.
     """
 
     name = "relief"
@@ -153,10 +190,14 @@ class NNRelief(PruningMethod):
     alpha_conv: float = 0.9
     samples: int = 1000
     remove_dead: bool = True
+    alpha_out: float | None = None
+    backward: bool = True
 
     def __post_init__(self) -> None:
         check_fraction(self.alpha_fc, "alpha_fc", low_open=False)
         check_fraction(self.alpha_conv, "alpha_conv", low_open=False)
+        if self.alpha_out is not None:
+            check_fraction(self.alpha_out, "alpha_out", low_open=False)
         if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 1:
             raise ValueError(f"samples must be an int >= 1, got {self.samples!r}")
 
@@ -176,8 +217,11 @@ class NNRelief(PruningMethod):
             out[name] = unit_scores.reshape(*unit_scores.shape, *([1] * (len(shape) - 2))).expand(shape)
         return out
 
-    def _alpha(self, module: nn.Module, c: float) -> float:
-        base = self.alpha_conv if isinstance(module, nn.Conv2d) else self.alpha_fc
+    def _alpha(self, name: str, module: nn.Module, output_layer: str, c: float) -> float:
+        if name == output_layer and self.alpha_out is not None:
+            base = self.alpha_out
+        else:
+            base = self.alpha_conv if isinstance(module, nn.Conv2d) else self.alpha_fc
         return base ** c
 
     def remove_never_active(self, model: nn.Module, active: dict[str, torch.Tensor]) -> dict[str, list[int]]:
@@ -197,26 +241,31 @@ class NNRelief(PruningMethod):
         return removed
 
     def _masks(self, model, ranked: dict[str, _Ranked], c: float) -> dict[str, torch.Tensor]:
+        """Per layer, the kept weights at scale c (after backward removal with ``backward``)."""
+        layers = prunable_layers(model)
+        output_layer = list(layers)[-1]
         masks = {}
-        for name, module in prunable_layers(model).items():
+        for name, module in layers.items():
             r = ranked[name]
-            counts = _kept_counts(r, self._alpha(module, c))
+            counts = _kept_counts(r, self._alpha(name, module, output_layer, c))
             columns = torch.arange(r.order.shape[1]).unsqueeze(0)
             units = torch.zeros_like(r.order, dtype=torch.bool)
             units.scatter_(1, r.order, columns < counts.unsqueeze(1))
             shape = module.weight.shape
-            masks[name] = units.reshape(*units.shape, *([1] * (len(shape) - 2))).expand(shape).clone()
+            masks[name] = units.reshape(*units.shape, *([1] * (len(shape) - 2))).expand(shape) & survivors(module)
+        if self.backward:
+            _remove_unread(model, masks)
         return masks
 
     def _kept(self, model, ranked, c) -> int:
+        """Weights kept at scale c: from the per-neuron unit counts (units ranked are survivors
+        or score-0 units, never kept), or, with ``backward``, from the masks themselves."""
+        if self.backward:
+            return sum(int(mask.sum()) for mask in self._masks(model, ranked, c).values())
         layers = prunable_layers(model)
-        total = 0
-        for name, module in layers.items():
-            r = ranked[name]
-            counts = _kept_counts(r, self._alpha(module, c))
-            # Units ranked are survivors or score-0 units (never kept): each kept unit is alive.
-            total += int(counts.sum()) * r.weight_per_unit
-        return total
+        output_layer = list(layers)[-1]
+        return sum(int(_kept_counts(ranked[name], self._alpha(name, module, output_layer, c)).sum())
+                   * ranked[name].weight_per_unit for name, module in layers.items())
 
     def prune(self, model, density, data=None):
         """Remove never-active neurons, then prune with the α's scaled to reach ``density``
