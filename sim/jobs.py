@@ -35,10 +35,10 @@ from pruning.figures import mask_picture, sensitivity_plot, weight_histograms
 from pruning.han import HanConfig, copy_model, densities_from_sensitivity, sensitivity
 from pruning.magnitude import prunable_layers
 from pruning.profiles import load_profile
-from pruning.runs import han_prune, load_checkpoint
+from pruning.runs import han_prune
 from pruning.sharing import compressed_size
 from pruning.train import TrainConfig, evaluate, train
-from pruning.zoo import MODEL_NAMES, build_model, input_shape
+from pruning.zoo import MODEL_NAMES, build_model
 from sim.api import estimate_workloads, han_form_table, measured_workloads, resolve_hardware
 from sim.estimator import check_fixed_point_widths, totals
 from sim.report import command_line, prunesim_version, render_files, to_markdown, write_files

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import shutil
 import urllib.request
 from pathlib import Path
 

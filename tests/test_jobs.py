@@ -8,7 +8,6 @@ import sys
 import pytest
 
 from pruning.datasets import load_dataset
-from pruning.magnitude import prunable_layers, weight_density
 from pruning.tradeoff import METHODS, tradeoff
 from pruning.train import TrainConfig
 from pruning.zoo import build_model
