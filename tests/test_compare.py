@@ -21,7 +21,6 @@ def _compare(out, *extra):
     return subprocess.run(command, capture_output=True, text=True)
 
 
-@needs_mnist
 def _assert_densities(table: pd.DataFrame, targets: list[float]) -> None:
     """Every method reaches its target density exactly, but relief: it keeps whole units per neuron
     (and with backward pruning frees those of unread neurons), so it reaches the closest density
@@ -33,6 +32,7 @@ def _assert_densities(table: pd.DataFrame, targets: list[float]) -> None:
             assert density == pytest.approx(target, abs=1e-4), (method, density, target)
 
 
+@needs_mnist
 def test_compare_cli_writes_table_and_plots(tmp_path):
     result = _compare(tmp_path / "c", "--methods", "han,flipout,relief", "--sparsity", "0.9,0.5")
     assert result.returncode == 0, result.stderr
