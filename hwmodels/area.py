@@ -47,7 +47,7 @@ from typing import Any
 
 import yaml
 
-from hwmodels.energy import _data_dir, _extended, _read_name, _Reader
+from hwmodels.energy import _extended, _read_name, _Reader, _shipped_docs
 from hwmodels.hardware import Accelerator, HardwareError
 
 __all__ = [
@@ -255,25 +255,14 @@ def _parse(origin: str, doc: Any) -> AreaTable:
     )
 
 
-@lru_cache(maxsize=1)
-def _shipped_docs() -> dict[str, Any]:
-    """name → parsed YAML of every ``hwmodels/data/*.yaml`` declaring the area-table schema
-    (read once: shipped data does not change while running)."""
-    docs = {}
-    for entry in _data_dir().iterdir():
-        if entry.name.endswith(".yaml") and entry.is_file():
-            try:
-                doc = yaml.safe_load(entry.read_text(encoding="utf-8"))
-            except yaml.YAMLError:
-                continue  # not ours to judge; load_area_table reports it when asked for
-            if isinstance(doc, dict) and doc.get("schema") == SCHEMA:
-                docs[entry.name[: -len(".yaml")]] = doc
-    return docs
+def _area_docs() -> dict[str, Any]:
+    """name → parsed YAML of every shipped area table."""
+    return _shipped_docs(SCHEMA)
 
 
 def available_area_tables() -> tuple[str, ...]:
     """Names of the shipped area tables."""
-    return tuple(sorted(_shipped_docs()))
+    return tuple(sorted(_area_docs()))
 
 
 def load_area_table(name_or_path: str = "area45") -> AreaTable:
@@ -296,7 +285,7 @@ def load_area_table(name_or_path: str = "area45") -> AreaTable:
 
 @lru_cache(maxsize=16)
 def _shipped_table(name: str) -> AreaTable:
-    return _resolve(f"hwmodels/data/{name}.yaml", _shipped_docs()[name])
+    return _resolve(f"hwmodels/data/{name}.yaml", _area_docs()[name])
 
 
 def _resolve(origin: str, doc: Any) -> AreaTable:
@@ -314,10 +303,10 @@ def area_table_for(hw: Accelerator) -> AreaTable:
         except (OSError, ValueError) as error:
             raise UnknownAreaError(f"energy.area_table: {error}") from None
     else:
-        paired = [name for name, doc in _shipped_docs().items() if ref.table in (doc.get("energy_tables") or ())]
+        paired = [name for name, doc in _area_docs().items() if ref.table in (doc.get("energy_tables") or ())]
         if len(paired) != 1:
             pairs = "; ".join(f"{name} for {', '.join(doc.get('energy_tables') or ())}"
-                              for name, doc in sorted(_shipped_docs().items()))
+                              for name, doc in sorted(_area_docs().items()))
             raise UnknownAreaError(f"energy.table '{ref.table}' has {'no' if not paired else 'more than one'} "
                                    f"shipped area table ({pairs}); name one in energy.area_table")
         table = load_area_table(paired[0])

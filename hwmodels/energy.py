@@ -19,6 +19,7 @@ This module must not import torch.
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import math
 import numbers
@@ -559,18 +560,25 @@ def _data_dir():
     return importlib.resources.files("hwmodels") / "data"
 
 
-def available_energy_tables() -> tuple[str, ...]:
-    """Names of the shipped tables: ``hwmodels/data/*.yaml`` declaring the energy-table schema."""
-    names = []
+@functools.lru_cache(maxsize=None)
+def _shipped_docs(schema: str) -> dict[str, Any]:
+    """name → parsed YAML of every ``hwmodels/data/*.yaml`` declaring ``schema`` (energy and area
+    tables share the folder; read once: shipped data does not change while running)."""
+    docs = {}
     for entry in _data_dir().iterdir():
         if entry.name.endswith(".yaml") and entry.is_file():
             try:
                 doc = yaml.safe_load(entry.read_text(encoding="utf-8"))
             except yaml.YAMLError:
-                continue  # not ours to judge; load_energy_table reports it when asked for
-            if isinstance(doc, dict) and doc.get("schema") == SCHEMA:
-                names.append(entry.name[: -len(".yaml")])
-    return tuple(sorted(names))
+                continue  # not ours to judge; the loader reports it when the table is asked for
+            if isinstance(doc, dict) and doc.get("schema") == schema:
+                docs[entry.name[: -len(".yaml")]] = doc
+    return docs
+
+
+def available_energy_tables() -> tuple[str, ...]:
+    """Names of the shipped tables: ``hwmodels/data/*.yaml`` declaring the energy-table schema."""
+    return tuple(sorted(_shipped_docs(SCHEMA)))
 
 
 def load_energy_table(name_or_path: str = "horowitz45") -> EnergyTable:
