@@ -39,29 +39,44 @@ def _effective_weight(module: nn.Module) -> torch.Tensor:
     return module.weight.detach()
 
 
-def _top_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Boolean mask (same shape as ``scores``) selecting exactly ``k`` largest entries.
+def _work_dtype(tensor: torch.Tensor) -> torch.dtype:
+    # float32 holds fp16/bf16 values exactly, so the order is preserved; fp64 stays fp64.
+    return torch.float64 if tensor.dtype == torch.float64 else torch.float32
 
-    Ties at the threshold are broken by flat (row-major) index, lowest first, so the
-    result is deterministic. O(n): one selection for the threshold instead of a sort
-    (a stable sort of AlexNet fc1's 37.7M weights takes seconds on a small CPU).
-    """
+
+def _kth_largest_in_place(values: np.ndarray, k: int):
+    """The k-th largest entry of the 1-D ``values`` (1 <= k < n); ``values`` is left partitioned.
+    O(n): one selection instead of a sort (a stable sort of AlexNet fc1's 37.7M weights takes
+    seconds on a small CPU)."""
+    n = values.size
+    values.partition(n - k)  # the k-th largest is the (n-k)-th smallest (0-based)
+    return values[n - k]
+
+
+def _keep_mask(values: np.ndarray, threshold, k: int) -> np.ndarray:
+    """Boolean mask of the ``k`` entries of ``values`` above ``threshold`` (its k-th largest),
+    ties at the threshold broken by flat index, lowest first, so the result is deterministic."""
+    keep = values >= threshold
+    if int(np.count_nonzero(keep)) == k:  # the usual case: no tie at the threshold
+        return keep
+    keep = values > threshold
+    missing = k - int(np.count_nonzero(keep))
+    keep[np.flatnonzero(values == threshold)[:missing]] = True
+    return keep
+
+
+def _top_k_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Boolean mask (same shape as ``scores``) selecting exactly ``k`` largest entries;
+    ties at the threshold are broken by flat (row-major) index, lowest first."""
     flat = scores.reshape(-1)
     n = flat.numel()
     if k <= 0:
         return torch.zeros_like(scores, dtype=torch.bool)
     if k >= n:
         return torch.ones_like(scores, dtype=torch.bool)
-    # float32 holds fp16/bf16 values exactly, so the order is preserved; fp64 stays fp64.
-    work_dtype = torch.float64 if flat.dtype == torch.float64 else torch.float32
-    values = flat.detach().to(device="cpu", dtype=work_dtype).numpy()
-    # The k-th largest value is the (n-k)-th smallest (0-based) in ascending order.
-    threshold = np.partition(values, n - k)[n - k]
-    keep = values > threshold
-    missing = k - int(keep.sum())
-    tied = np.flatnonzero(values == threshold)[:missing]
-    keep[tied] = True
-    return torch.from_numpy(keep).reshape(scores.shape).to(scores.device)
+    values = flat.detach().to(device="cpu", dtype=_work_dtype(flat)).numpy()
+    threshold = _kth_largest_in_place(values.copy(), k)
+    return torch.from_numpy(_keep_mask(values, threshold, k)).reshape(scores.shape).to(scores.device)
 
 
 def _check_density(density: float) -> float:
@@ -103,6 +118,45 @@ def prune_to_density(module: nn.Module, density: float) -> None:
         scores = torch.where(module.weight_mask.bool(), scores, torch.full_like(scores, -1.0))
     mask = _top_k_mask(scores, k).to(dtype=weight.dtype)
     prune.custom_from_mask(module, name="weight", mask=mask)
+
+
+def zero_to_density(module: nn.Module, density: float) -> None:
+    """Magnitude-prune an unpruned ``module`` to ``density`` by writing the zeros, without
+    installing a ``torch.nn.utils.prune`` mask.
+
+    The kept weights are exactly those :func:`prune_to_density` keeps (same ranking, same
+    ties), but ``module.weight`` becomes a fresh parameter holding the zeros, so there is no
+    ``weight_orig``/``weight_mask`` and no forward pre-hook. This is for throwaway models that
+    only feed a workload (a density profile on the simulator's side): torch's
+    reparametrisation allocates three dense-sized tensors per layer and multiplies the mask
+    in again on every forward pass, about 3 s on AlexNet's 61 M weights, and nothing trains
+    the result. The old weight tensor is left untouched (a dense trace may share it), and a
+    kept weight that is exactly 0 is indistinguishable from a pruned one afterwards.
+
+    Raises ValueError naming the value if ``density`` is not in [0, 1]; ValueError if the
+    module is already pruned through ``torch.nn.utils.prune``; TypeError if it has no weight.
+    """
+    value = _check_density(density)
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"{type(module).__name__} has no weight tensor to prune")
+    if hasattr(module, "weight_mask"):
+        raise ValueError(f"{type(module).__name__} already carries a torch.nn.utils.prune mask; "
+                         "use prune_to_density")
+    dense = weight.detach()
+    n, k = dense.numel(), round(value * dense.numel())
+    if k <= 0 or k >= n:
+        kept = dense.clone() if k >= n else torch.zeros_like(dense)
+    else:
+        # One scratch buffer does all the work (magnitudes, selection, then the pruned weights):
+        # on AlexNet each fresh dense-sized buffer costs more in page faults than the selection.
+        work = dense.to(device="cpu", dtype=_work_dtype(dense)).reshape(-1)
+        scratch = work.abs().numpy()
+        threshold = _kth_largest_in_place(scratch, k)
+        keep = _keep_mask(np.abs(work.numpy(), out=scratch), threshold, k)
+        np.multiply(work.numpy(), keep, out=scratch)
+        kept = torch.from_numpy(scratch).reshape(dense.shape).to(device=dense.device, dtype=dense.dtype)
+    module.weight = nn.Parameter(kept, requires_grad=weight.requires_grad)
 
 
 def weight_density(module: nn.Module) -> float:

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from torch import nn
 
-from pruning.magnitude import prunable_layers, prune_to_density
+from pruning.magnitude import prunable_layers, prune_to_density, zero_to_density
 
 _BUILTIN: dict[str, str] = {"han2015": "han2015.yaml"}
 
@@ -193,8 +193,14 @@ def han2015_table(model: str) -> list[dict]:
     return rows
 
 
-def apply_profile(model: nn.Module, profile: DensityProfile) -> dict[str, float]:
+def apply_profile(model: nn.Module, profile: DensityProfile, *, reparametrize: bool = True
+                  ) -> dict[str, float]:
     """Prune every prunable layer of ``model`` by magnitude to the profile's weight density.
+
+    With ``reparametrize`` (the default) each layer gets a ``torch.nn.utils.prune`` mask
+    (:func:`pruning.magnitude.prune_to_density`), so the model can be retrained; without, the
+    zeros are written into fresh weight tensors (:func:`pruning.magnitude.zero_to_density`):
+    the same kept weights, much cheaper, for models that only feed a workload.
 
     Returns {layer name: input activation density} in model order, for synthesising
     activations later. The profile's layer names must equal the model's prunable layer
@@ -210,5 +216,5 @@ def apply_profile(model: nn.Module, profile: DensityProfile) -> dict[str, float]
             f"profile {profile.name!r} ({profile.model}) does not match the model's layers: "
             f"not in profile: {missing or 'none'}; not in model: {extra or 'none'}")
     for name, module in layers.items():
-        prune_to_density(module, profile.layer(name).weight_density)
+        (prune_to_density if reparametrize else zero_to_density)(module, profile.layer(name).weight_density)
     return {name: profile.layer(name).input_density for name in layers}

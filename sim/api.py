@@ -36,23 +36,33 @@ def resolve_profile(model: str, profile: str | None, profile_file: str | Path | 
     return load_profile(profile, model) if profile else None
 
 
-def profile_workloads(model: str, profile: DensityProfile | None, seed: int = 0) -> dict[str, Workload]:
+def profile_workloads(model: str, profile: DensityProfile | None, seed: int = 0, *,
+                      dense: bool = True) -> dict[str, Workload]:
     """The dense workload of ``model`` and, with a profile, the pruned one.
 
     The pruned network is the dense one pruned by magnitude to the profile's weight densities,
     with the profile's input activation densities. The dense baseline counts every activation
     (density 1), as Han's FLOP column does: a profile says nothing of the dense network's zeros.
-    Without a profile, densities are measured on one seeded random sample.
+    Without a profile, densities are measured on one seeded random sample. ``dense=False``
+    (with a profile) returns only ``{"pruned": ...}`` and skips the dense trace; the pruned
+    workload is the same either way.
     """
+    if not dense and profile is None:
+        raise ValueError("dense=False needs a profile: without one there is only the dense workload")
     network = build_model(model, seed=seed)
-    # The network is private to this call and pruning installs masks without writing to its
-    # parameters, so the dense trace may share their storage.
+    if not dense:
+        densities = apply_profile(network, profile, reparametrize=False)
+        pruned = extract_workload(network, input_shape(model), name=model, seed=seed, copy_parameters=False)
+        return {"pruned": pruned.with_input_densities(densities)}
+    # The network is private to this call and nothing trains it: pruning writes its zeros into
+    # fresh weight tensors (no torch.nn.utils.prune reparametrisation), so both traces may share
+    # the parameters' storage instead of copying it.
     dense = extract_workload(network, input_shape(model), name=model, seed=seed, copy_parameters=False)
     if profile is None:
         return {"dense": dense}
     dense = dense.with_input_densities({layer.name: 1.0 for layer in dense.compute_layers})
-    densities = apply_profile(network, profile)
-    pruned = extract_workload(network, input_shape(model), name=model, seed=seed)
+    densities = apply_profile(network, profile, reparametrize=False)
+    pruned = extract_workload(network, input_shape(model), name=model, seed=seed, copy_parameters=False)
     return {"dense": dense, "pruned": pruned.with_input_densities(densities)}
 
 

@@ -345,10 +345,11 @@ def checkpoint_workload(model: str, path: str | Path, seed: int = 0) -> Workload
 def simulate_network(model: str, profile: str | None = None, hw: str | Path | Accelerator = "systolic-ws-32x32",
                      seed: int = 0, profile_file: str | Path | None = None, checkpoint: str | Path | None = None,
                      ideal_memory: bool = False, numerics: bool = True, progress: bool = False,
-                     golden: bool = False) -> Simulation:
+                     golden: bool = False, dense: bool = True) -> Simulation:
     """A zoo network on ``hw``: dense and, with a profile, pruned (``sim.api.profile_workloads``);
     or, with ``checkpoint``, the pruned model of a ``prunesim prune`` run (variant ``checkpoint``).
-    Same arguments and seed, same numbers. ``golden``: see :func:`simulate_layer`."""
+    ``dense=False`` (a profile only) leaves the dense baseline out. Same arguments and seed, same
+    numbers. ``golden``: see :func:`simulate_layer`."""
     from sim.api import profile_workloads, resolve_hardware, resolve_profile
 
     accelerator = resolve_hardware(hw)
@@ -359,7 +360,11 @@ def simulate_network(model: str, profile: str | None = None, hw: str | Path | Ac
             raise SimulationError("give --checkpoint or a profile, not both")
         workloads = {"checkpoint": checkpoint_workload(model, checkpoint, seed)}
     else:
-        workloads = profile_workloads(model, resolve_profile(model, profile, profile_file), seed)
+        density_profile = resolve_profile(model, profile, profile_file)
+        if not dense and density_profile is None:
+            raise SimulationError("--no-dense needs --profile or --profile-file: without one the "
+                                  "dense network is all there is to simulate")
+        workloads = profile_workloads(model, density_profile, seed, dense=dense)
     return simulate_workloads(workloads, accelerator, ideal_memory, numerics, progress, golden)
 
 

@@ -111,7 +111,7 @@ def _workload(spec: WorkloadSpec) -> Workload:
     if spec.checkpoint:
         return checkpoint_workload(spec.model, spec.checkpoint, spec.seed)
     profile = resolve_profile(spec.model, spec.profile, spec.profile_file)
-    return profile_workloads(spec.model, profile, spec.seed)["pruned" if profile else "dense"]
+    return profile_workloads(spec.model, profile, spec.seed, dense=profile is None)["pruned" if profile else "dense"]
 
 
 def _run(mode: str, label: str, workload: Workload, hw: Accelerator) -> tuple[pd.DataFrame, pd.DataFrame]:

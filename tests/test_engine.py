@@ -153,8 +153,17 @@ def test_cli_simulate_writes_files_and_fails_in_one_line(tmp_path, capsys):
     assert "total" in done.stdout and "fc1" in done.stdout
     assert sorted(p.name for p in out.iterdir()) == ["actions.csv", "energy.png", "hardware.yaml", "report.md",
                                                      "results.csv", "results.json", "totals.csv"]
-    assert set(pd.read_csv(out / "results.csv")["variant"]) == {"dense", "pruned"}
+    full = pd.read_csv(out / "results.csv")
+    assert set(full["variant"]) == {"dense", "pruned"}
+    # --no-dense: the pruned variant alone, row for row what the full run gave it
+    alone = tmp_path / "pruned-only"
+    assert main(["simulate", "--model", "lenet-300-100", "--profile", "han2015", "--hw", "systolic-os-32x32",
+                 "--out", str(alone), "--quiet", "--no-dense"]) == 0
+    pruned = pd.read_csv(alone / "results.csv")
+    assert list(pruned["variant"].unique()) == ["pruned"]
+    pd.testing.assert_frame_equal(pruned, full[full["variant"] == "pruned"].reset_index(drop=True))
     for args, words in ((["--hw", "han45nm"], ["systolic"]), (["--hw", "nope"], ["unknown hardware 'nope'"]),
+                        (["--no-dense"], ["--no-dense", "--profile"]),
                         (["--checkpoint", str(tmp_path / "missing.pt")], ["missing.pt", "does not exist"])):
         capsys.readouterr()
         assert main(["simulate", "--model", "lenet-300-100", *args, "--out", str(tmp_path / "bad")]) == 2

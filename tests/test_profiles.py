@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from pruning.magnitude import (make_permanent, prunable_layers, prune_to_density,
-                               weight_density)
+                               weight_density, zero_to_density)
 from pruning.profiles import (DensityProfile, LayerDensity, ProfileError, apply_profile,
                               available_profiles, han2015_table, load_profile,
                               load_profile_file)
@@ -84,6 +84,32 @@ def test_prune_again_combines_with_existing_mask():
     # asking for more than survive keeps the survivors, revives none
     prune_to_density(layer, 0.9)
     assert int(layer.weight_mask.sum()) == 200
+
+
+def test_zero_to_density_keeps_what_the_mask_keeps():
+    """The workload-only path writes the zeros itself: the same kept weights as torch's mask
+    (ties included), a fresh tensor (the old one untouched), and no reparametrisation."""
+    conv = nn.Conv2d(2, 3, 2)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([1.0, -1.0] * 12).reshape(3, 2, 2, 2))
+        conv.weight[0, 0, 0, 0] = 5.0
+    old = conv.weight
+    zero_to_density(conv, 0.25)                         # keep 6: the 5.0, then ties by index
+    assert conv.weight.flatten().nonzero().flatten().tolist() == [0, 1, 2, 3, 4, 5]
+    assert conv.weight.flatten()[:6].tolist() == [5.0, -1.0, 1.0, -1.0, 1.0, -1.0]
+    assert float(old.detach().abs().sum()) == 28.0      # the dense tensor was not written
+    assert isinstance(conv.weight, nn.Parameter) and not hasattr(conv, "weight_orig")
+    assert not conv._forward_pre_hooks
+    for density in (0.0, 0.01, 0.38, 1.0):
+        masked = _linear(30, 41)
+        zeroed = _linear(30, 41)
+        prune_to_density(masked, density)
+        zero_to_density(zeroed, density)
+        assert torch.equal(zeroed.weight, masked.weight_orig * masked.weight_mask)
+    with pytest.raises(ValueError, match="prune_to_density"):
+        zero_to_density(masked, 0.1)                    # already masked: refused
+    with pytest.raises(ValueError, match="1.5"):
+        zero_to_density(_linear(4, 5), 1.5)
 
 
 def test_make_permanent():
@@ -199,6 +225,17 @@ def test_apply_profile_hits_each_layer_density(model):
         # Kept weights overall: Table 4 prints 11% (6.8M of 61M).
         kept = sum(int(l.weight_mask.sum()) for l in prunable_layers(net).values())
         assert round(100 * kept / 60_954_656) == 11
+
+
+@pytest.mark.parametrize("model", ["lenet-5", "alexnet"])
+def test_apply_profile_without_reparametrisation_keeps_the_same_weights(model):
+    masked, zeroed = build_model(model, seed=3), build_model(model, seed=3)
+    profile = load_profile("han2015", model)
+    assert apply_profile(masked, profile) == apply_profile(zeroed, profile, reparametrize=False)
+    for name, layer in prunable_layers(zeroed).items():
+        reference = prunable_layers(masked)[name]
+        assert not hasattr(layer, "weight_mask")
+        assert torch.equal(layer.weight, reference.weight_orig * reference.weight_mask), name
 
 
 def _renamed(profile: DensityProfile, old: str, new: str) -> DensityProfile:
