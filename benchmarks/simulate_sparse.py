@@ -1,12 +1,13 @@
 """Benchmark: the EIE-like sparse array (eie-64pe) on AlexNet and VGG-16 pruned by Han's profile,
 numerics included, and golden mode's speed on a small layer.
 
-1. ``prunesim simulate --model M --profile han2015 --hw eie-64pe`` end to end (a subprocess: imports,
-   building the dense and the pruned workload, simulating both, numerics checked, files written):
+1. ``prunesim simulate --model M --profile han2015 --hw eie-64pe --no-dense`` (the pruned network
+   alone, as the goal names it) and the same without ``--no-dense`` (the dense baseline as well)
+   end to end (a subprocess: imports, building the workloads, simulating, numerics checked, files written):
    wall seconds, user + system CPU seconds, peak RSS, and the machine's load average before the run
    (other jobs share the 2 cores, so wall ≥ CPU when they run). Goal from issue 6: AlexNet within
    5 s, VGG-16 within 30 s on the 2-core machine.
-2. Where that time goes: the same command once more in a fresh process (``--phases M``) with timers
+2. Where that time goes: the ``--no-dense`` command once more in a fresh process (``--phases M``) with timers
    around its stages (imports; building the model, tracing, pruning; per layer quantising, encoding,
    the cycle model, the simulated sums, the reference; the records; the report files), CPU seconds.
 3. Golden mode: LeNet-300-100's fc1, pruned (Han profile), cycle by cycle on eie-64pe, and LeNet-5's
@@ -45,14 +46,16 @@ STAGES = (
 )
 
 
-def _simulate_command(model: str, out: str) -> list[str]:
-    return ["simulate", "--model", model, "--profile", "han2015", "--hw", "eie-64pe", "--quiet", "--out", out]
+def _simulate_command(model: str, out: str, dense: bool = True, hw: str = "eie-64pe") -> list[str]:
+    return ["simulate", "--model", model, "--profile", "han2015", "--hw", hw, "--quiet", "--out", out,
+            *([] if dense else ["--no-dense"])]
 
 
-def cli_run(model: str) -> dict:
+def cli_run(model: str, dense: bool = True, hw: str = "eie-64pe") -> dict:
     """Wall and CPU seconds, peak RSS (MB) and prior load average of the simulate command."""
     with tempfile.TemporaryDirectory() as out:
-        command = [str(ROOT / ".venv" / "bin" / "prunesim"), *_simulate_command(model, str(Path(out) / "run"))]
+        command = [str(ROOT / ".venv" / "bin" / "prunesim"),
+                   *_simulate_command(model, str(Path(out) / "run"), dense, hw)]
         load = os.getloadavg()[0]
         start = time.perf_counter()
         child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
@@ -89,7 +92,7 @@ def phases(model: str) -> None:
         module = importlib.import_module(module_name)
         setattr(module, name, timed(getattr(module, name), stage))
     with tempfile.TemporaryDirectory() as out:
-        sys.argv = ["prunesim", *_simulate_command(model, str(Path(out) / "run"))]
+        sys.argv = ["prunesim", *_simulate_command(model, str(Path(out) / "run"), dense=False)]
         with open(os.devnull, "w") as sink:
             stdout, sys.stdout = sys.stdout, sink
             try:
@@ -143,19 +146,21 @@ def main() -> int:
         phases(args.phases)
         return 0
     models = args.models.split(",")
-    print(f"eie-64pe, Han 2015 profile (dense and pruned variants), numerics checked; {os.cpu_count()} CPUs, "
+    print(f"eie-64pe, Han 2015 profile, numerics checked; {os.cpu_count()} CPUs, "
           f"{time.strftime('%Y-%m-%d')}\n")
     if not args.skip_cli:
         print("| command | wall s | user+sys CPU s | goal s | peak RSS MB | load avg before |")
         print("|---|---|---|---|---|---|")
         for model in models:
-            r = cli_run(model)
-            print(f"| `prunesim simulate --model {model} --profile han2015 --hw eie-64pe` | {r['wall']:.1f} | "
-                  f"{r['cpu']:.1f} | {GOALS.get(model, float('nan')):.0f} | {r['rss']:,.0f} | {r['load']:.2f} |")
+            for dense in (False, True):  # the pruned variant alone (the goal's command), then with the dense one
+                r = cli_run(model, dense)
+                print(f"| `prunesim simulate --model {model} --profile han2015 --hw eie-64pe"
+                      f"{'' if dense else ' --no-dense'}` | {r['wall']:.1f} | {r['cpu']:.1f} | "
+                      f"{GOALS.get(model, float('nan')):.0f} | {r['rss']:,.0f} | {r['load']:.2f} |")
         print()
     if not args.skip_phases:
         results = {model: phase_run(model) for model in models}
-        print("CPU seconds by stage (one run each, dense and pruned variants together):\n")
+        print("CPU seconds by stage (one run each of the --no-dense command):\n")
         print("| stage | " + " | ".join(models) + " |")
         print("|---|" + "---|" * len(models))
         for stage in ("imports", *(s for _, _, s in STAGES), "total"):

@@ -3,10 +3,11 @@ and VGG-16 pruned by Han's profile, numerics included, as issue 6 asks of a spar
 (AlexNet within 5 s, VGG-16 within 30 s on the 2-core machine); where the time goes; and golden
 mode's speed on a small layer.
 
-1. ``prunesim simulate --model M --profile han2015 --hw systolic-ws-32x32-sparse`` end to end (a
-   subprocess, as a user runs it: imports, both workloads built, both simulated with numerics,
-   files written), via :func:`simulate_sparse.cli_seconds`.
-2. In process: building the workloads, then simulating each variant (:func:`simulate_sparse.in_process`),
+1. ``prunesim simulate --model M --profile han2015 --hw systolic-ws-32x32-sparse --no-dense`` (the
+   pruned network alone, as the goal names it) and without ``--no-dense`` (the dense baseline too)
+   end to end (a subprocess, as a user runs it: imports, workloads built, simulated with numerics,
+   files written), via :func:`simulate_sparse.cli_run`.
+2. In process: building the workloads, then simulating each variant (:func:`in_process`),
    on the sparse preset and, for scale, on the dense ``systolic-ws-32x32`` it derives from.
 3. cProfile of the pruned variant's simulation: the functions with the most cumulative time.
 4. Golden mode on LeNet-5's conv2 (pruned) on the sparse preset, against the fast model.
@@ -33,10 +34,24 @@ from hwmodels.hardware import load_hardware  # noqa: E402
 from sim.api import profile_workloads, resolve_profile  # noqa: E402
 from sim.golden import golden_systolic  # noqa: E402
 from sim.simulate import simulate, simulate_layer  # noqa: E402
-from simulate_sparse import GOALS, cli_seconds, in_process  # noqa: E402
+from simulate_sparse import GOALS, cli_run  # noqa: E402
 
 HW = "systolic-ws-32x32-sparse"
 BASELINE = "systolic-ws-32x32"
+
+
+def in_process(model: str, hw_name: str) -> dict:
+    """Seconds to build both workloads and to simulate each variant (numerics on), and the cycles."""
+    start = time.perf_counter()
+    workloads = profile_workloads(model, resolve_profile(model, "han2015", None), 0)
+    result = {"build": time.perf_counter() - start}
+    hw = load_hardware(hw_name)
+    for variant, workload in workloads.items():
+        start = time.perf_counter()
+        layers = simulate(workload, hw).layers
+        result[variant] = time.perf_counter() - start
+        result[f"{variant}_cycles"] = int(layers["cycles"].sum())
+    return result
 
 
 def profile_pruned(model: str, top: int) -> str:
@@ -71,14 +86,16 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=12, help="functions of the cProfile listing (0: none)")
     args = parser.parse_args()
     models = args.models.split(",")
-    print(f"{HW}, Han 2015 profile (dense and pruned variants), numerics checked; {time.strftime('%Y-%m-%d')}\n")
+    print(f"{HW}, Han 2015 profile, numerics checked; {time.strftime('%Y-%m-%d')}\n")
     if not args.skip_cli:
-        print("| command | wall s | goal s | peak RSS MB |")
-        print("|---|---|---|---|")
+        print("| command | wall s | user+sys CPU s | goal s | peak RSS MB | load avg before |")
+        print("|---|---|---|---|---|---|")
         for model in models:
-            wall, rss = cli_seconds(model, HW)
-            print(f"| `prunesim simulate --model {model} --profile han2015 --hw {HW}` | {wall:.1f} | "
-                  f"{GOALS.get(model, float('nan')):.0f} | {rss:,.0f} |")
+            for dense in (False, True):
+                r = cli_run(model, dense, HW)
+                print(f"| `prunesim simulate --model {model} --profile han2015 --hw {HW}"
+                      f"{'' if dense else ' --no-dense'}` | {r['wall']:.1f} | {r['cpu']:.1f} | "
+                      f"{GOALS.get(model, float('nan')):.0f} | {r['rss']:,.0f} | {r['load']:.2f} |")
         print()
     print("| model | hardware | build workloads s | simulate dense s | simulate pruned s | pruned cycles | dense cycles |")
     print("|---|---|---|---|---|---|---|")

@@ -7,6 +7,7 @@ Bad input ends with one line on stderr naming what is wrong and what would be va
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import shutil
 import sys
@@ -540,5 +541,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The console script: :func:`main` for a process of its own. The modules imported by now
+    (torch alone brings ~100,000 objects) live as long as the process, so they are frozen out of
+    the garbage collector: its full collections, the one at exit included, no longer walk them
+    (0.2 s less per command). Not in :func:`main`, which tests call in their own process."""
+    gc.freeze()
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -41,7 +41,9 @@ the array clock, bits, pJ, µs; one sample.
 from __future__ import annotations
 
 import json
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -296,21 +298,32 @@ def _columns(frame: pd.DataFrame) -> list[str]:
 
 
 def simulate_workloads(workloads: dict[str, Workload], hw: Accelerator, ideal_memory: bool = False,
-                       numerics: bool = True, progress: bool = False, golden: bool = False) -> Simulation:
-    """Simulate every compute layer of each workload (keyed by variant, e.g. dense/pruned)."""
-    total = sum(len(w.compute_layers) for w in workloads.values())
-    bar = tqdm(total=total, desc="simulate", unit="layer", file=sys.stderr, disable=not progress)
+                       numerics: bool = True, progress: bool = False, golden: bool = False,
+                       threads: int | None = None) -> Simulation:
+    """Simulate every compute layer of each workload (keyed by variant, e.g. dense/pruned).
+
+    Layers are independent, so ``threads`` of them (default: the machine's cores) run at once;
+    the heavy parts (numpy, scipy.sparse, torch) release the GIL. Results come back in layer
+    order and do not depend on ``threads``.
+    """
+    jobs = []
+    for variant, workload in workloads.items():
+        if not workload.compute_layers:
+            raise SimulationError(f"workload '{workload.model}' has no Linear or Conv2d layer")
+        jobs += [(variant, workload, layer) for layer in workload.compute_layers]
+    bar = tqdm(total=len(jobs), desc="simulate", unit="layer", file=sys.stderr, disable=not progress)
+    workers = max(1, min(len(jobs), threads or os.cpu_count() or 1))
+
+    def run_one(job: tuple[str, Workload, Layer]) -> LayerRun:
+        return simulate_layer(job[2], hw, ideal_memory, numerics, job[1], golden=golden)
+
     records, actions = [], []
-    with bar:
-        for variant, workload in workloads.items():
-            if not workload.compute_layers:
-                raise SimulationError(f"workload '{workload.model}' has no Linear or Conv2d layer")
-            for layer in workload.compute_layers:
-                bar.set_postfix_str(f"{variant} {layer.name}")
-                run = simulate_layer(layer, hw, ideal_memory, numerics, workload, golden=golden)
-                records.append({"variant": variant, **run.record})
-                actions.append(run.actions.assign(variant=variant))
-                bar.update()
+    with bar, ThreadPoolExecutor(max_workers=workers) as executor:
+        for (variant, _, layer), run in zip(jobs, executor.map(run_one, jobs)):
+            records.append({"variant": variant, **run.record})
+            actions.append(run.actions.assign(variant=variant))
+            bar.set_postfix_str(f"{variant} {layer.name}")
+            bar.update()
     layers = pd.DataFrame.from_records(records)
     return Simulation(layers[_columns(layers)], pd.concat(actions, ignore_index=True))
 

@@ -122,7 +122,7 @@ def _run(mode: str, label: str, workload: Workload, hw: Accelerator) -> tuple[pd
         return layers, estimate_totals(layers)
     if hw.mac_array.kind != "eie":
         require_systolic(hw)
-    layers = simulate_workloads({label: workload}, hw, numerics=False).layers
+    layers = simulate_workloads({label: workload}, hw, numerics=False, threads=1).layers  # points run in parallel
     return layers, simulation_totals(layers)
 
 
