@@ -7,7 +7,8 @@ numerics included, and golden mode's speed on a small layer.
    wall seconds, user + system CPU seconds, peak RSS, and the machine's load average before the run
    (other jobs share the 2 cores, so wall ≥ CPU when they run). Goal from issue 6: AlexNet within
    5 s, VGG-16 within 30 s on the 2-core machine.
-2. Where that time goes: the ``--no-dense`` command once more in a fresh process (``--phases M``) with timers
+2. Where that time goes: the ``--no-dense`` command once more in a fresh process (``--phases M``), one
+   layer at a time (``--threads 1``, so that the CPU seconds of the stages add up), with timers
    around its stages (imports; building the model, tracing, pruning; per layer quantising, encoding,
    the cycle model, the simulated sums, the reference; the records; the report files), CPU seconds.
 3. Golden mode: LeNet-300-100's fc1, pruned (Han profile), cycle by cycle on eie-64pe, and LeNet-5's
@@ -37,7 +38,7 @@ GOALS = {"alexnet": 5.0, "vgg-16": 30.0}
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 # (module, function, stage) timed by --phases; the sim.eie ones run once per layer and variant.
 STAGES = (
-    ("sim.api", "build_model", "build model"), ("sim.api", "extract_workload", "trace (2 forward passes)"),
+    ("sim.api", "build_model", "build model"), ("sim.api", "extract_workload", "trace (forward pass)"),
     ("sim.api", "apply_profile", "prune to the profile"),
     ("sim.eie", "prepare", "quantise and lower"), ("sim.eie", "encode_layer", "encode (entries, fillers)"),
     ("sim.eie", "count_layer", "cycle model and counts"), ("sim.eie", "accumulate", "simulated sums"),
@@ -92,7 +93,8 @@ def phases(model: str) -> None:
         module = importlib.import_module(module_name)
         setattr(module, name, timed(getattr(module, name), stage))
     with tempfile.TemporaryDirectory() as out:
-        sys.argv = ["prunesim", *_simulate_command(model, str(Path(out) / "run"), dense=False)]
+        # One layer at a time: process CPU time is what the timers read, and two threads would count twice.
+        sys.argv = ["prunesim", *_simulate_command(model, str(Path(out) / "run"), dense=False), "--threads", "1"]
         with open(os.devnull, "w") as sink:
             stdout, sys.stdout = sys.stdout, sink
             try:
@@ -160,7 +162,7 @@ def main() -> int:
         print()
     if not args.skip_phases:
         results = {model: phase_run(model) for model in models}
-        print("CPU seconds by stage (one run each of the --no-dense command):\n")
+        print("CPU seconds by stage (one run each of the --no-dense command, --threads 1):\n")
         print("| stage | " + " | ".join(models) + " |")
         print("|---|" + "---|" * len(models))
         for stage in ("imports", *(s for _, _, s in STAGES), "total"):

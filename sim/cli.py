@@ -205,11 +205,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     source = args.profile or (Path(args.profile_file).stem if args.profile_file else None) or \
         ("checkpoint" if args.checkpoint else "dense")
     out = args.out or Path("reports") / f"{args.model}-{source}-{Path(args.hw).stem}-sim"
+    if args.threads is not None and args.threads < 1:
+        raise SimulationError(f"--threads {args.threads}: give at least 1")
     check_writable(out)
     simulation = simulate_network(args.model, profile=args.profile, hw=args.hw, seed=args.seed,
                                   profile_file=args.profile_file, checkpoint=args.checkpoint,
                                   ideal_memory=args.ideal_memory, numerics=not args.no_numerics,
-                                  progress=not args.quiet, golden=args.golden, dense=not args.no_dense)
+                                  progress=not args.quiet, golden=args.golden, dense=not args.no_dense,
+                                  threads=args.threads)
     hardware = simulation.layers["hardware"].iat[0]
     memory = "ideal memory" if args.ideal_memory else "real memory"
     title = f"{args.model} · {source} · {hardware} · {memory}"
@@ -476,6 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--no-dense", action="store_true",
                           help="with a profile: simulate only the pruned variant, not the dense baseline "
                                "(about half the time; the pruned numbers are the same)")
+    simulate.add_argument("--threads", type=int, help="layers simulated at once (default: the machine's cores; "
+                                                      "the results do not depend on it)")
     simulate.add_argument("--out", help="output folder (default reports/MODEL-SOURCE-HW-sim)")
     simulate.add_argument("--seed", type=int, default=0, help="seed of weights and samples (default 0)")
     simulate.add_argument("--quiet", action="store_true", help="no progress bar")

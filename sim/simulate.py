@@ -43,7 +43,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -303,8 +303,9 @@ def simulate_workloads(workloads: dict[str, Workload], hw: Accelerator, ideal_me
     """Simulate every compute layer of each workload (keyed by variant, e.g. dense/pruned).
 
     Layers are independent, so ``threads`` of them (default: the machine's cores) run at once;
-    the heavy parts (numpy, scipy.sparse, torch) release the GIL. Results come back in layer
-    order and do not depend on ``threads``.
+    the heavy parts (numpy, scipy.sparse, torch) release the GIL. The largest layers start
+    first (longest-processing-time order: otherwise AlexNet's fc1, the sixth layer, would be the
+    last to finish). Results come back in layer order and do not depend on ``threads``.
     """
     jobs = []
     for variant, workload in workloads.items():
@@ -313,17 +314,23 @@ def simulate_workloads(workloads: dict[str, Workload], hw: Accelerator, ideal_me
         jobs += [(variant, workload, layer) for layer in workload.compute_layers]
     bar = tqdm(total=len(jobs), desc="simulate", unit="layer", file=sys.stderr, disable=not progress)
     workers = max(1, min(len(jobs), threads or os.cpu_count() or 1))
-
-    def run_one(job: tuple[str, Workload, Layer]) -> LayerRun:
-        return simulate_layer(job[2], hw, ideal_memory, numerics, job[1], golden=golden)
-
-    records, actions = [], []
+    # A rough cost for the order only: weight-sized passes (quantising, encoding) plus MAC-sized ones.
+    largest_first = sorted(range(len(jobs)), key=lambda i: -(jobs[i][2].weight_count + jobs[i][2].dense_macs / 8))
+    runs: list[LayerRun | None] = [None] * len(jobs)
     with bar, ThreadPoolExecutor(max_workers=workers) as executor:
-        for (variant, _, layer), run in zip(jobs, executor.map(run_one, jobs)):
-            records.append({"variant": variant, **run.record})
-            actions.append(run.actions.assign(variant=variant))
-            bar.set_postfix_str(f"{variant} {layer.name}")
-            bar.update()
+        futures = {executor.submit(simulate_layer, jobs[i][2], hw, ideal_memory, numerics, jobs[i][1],
+                                   golden=golden): i for i in largest_first}
+        try:
+            for future in as_completed(futures):
+                index = futures[future]
+                runs[index] = future.result()
+                bar.set_postfix_str(f"{jobs[index][0]} {jobs[index][2].name}")
+                bar.update()
+        except BaseException:
+            executor.shutdown(wait=True, cancel_futures=True)  # a failing layer: start no other
+            raise
+    records = [{"variant": variant, **run.record} for (variant, _, _), run in zip(jobs, runs)]
+    actions = [run.actions.assign(variant=variant) for (variant, _, _), run in zip(jobs, runs)]
     layers = pd.DataFrame.from_records(records)
     return Simulation(layers[_columns(layers)], pd.concat(actions, ignore_index=True))
 
@@ -358,11 +365,11 @@ def checkpoint_workload(model: str, path: str | Path, seed: int = 0) -> Workload
 def simulate_network(model: str, profile: str | None = None, hw: str | Path | Accelerator = "systolic-ws-32x32",
                      seed: int = 0, profile_file: str | Path | None = None, checkpoint: str | Path | None = None,
                      ideal_memory: bool = False, numerics: bool = True, progress: bool = False,
-                     golden: bool = False, dense: bool = True) -> Simulation:
+                     golden: bool = False, dense: bool = True, threads: int | None = None) -> Simulation:
     """A zoo network on ``hw``: dense and, with a profile, pruned (``sim.api.profile_workloads``);
     or, with ``checkpoint``, the pruned model of a ``prunesim prune`` run (variant ``checkpoint``).
     ``dense=False`` (a profile only) leaves the dense baseline out. Same arguments and seed, same
-    numbers. ``golden``: see :func:`simulate_layer`."""
+    numbers. ``golden``: see :func:`simulate_layer`; ``threads``: see :func:`simulate_workloads`."""
     from sim.api import profile_workloads, resolve_hardware, resolve_profile
 
     accelerator = resolve_hardware(hw)
@@ -378,7 +385,7 @@ def simulate_network(model: str, profile: str | None = None, hw: str | Path | Ac
             raise SimulationError("--no-dense needs --profile or --profile-file: without one the "
                                   "dense network is all there is to simulate")
         workloads = profile_workloads(model, density_profile, seed, dense=dense)
-    return simulate_workloads(workloads, accelerator, ideal_memory, numerics, progress, golden)
+    return simulate_workloads(workloads, accelerator, ideal_memory, numerics, progress, golden, threads)
 
 
 def totals(results: pd.DataFrame) -> pd.DataFrame:

@@ -126,6 +126,23 @@ def test_same_seed_same_numbers(lenet5_results):
     assert not other.layers["input_density"].equals(again.layers["input_density"])
 
 
+@pytest.mark.parametrize("hw", ["systolic-ws-32x32-sparse", "eie-64pe"])
+def test_layers_in_threads_give_the_same_results_in_order(hw):
+    """Layers run on a thread pool: the results, numerics included, do not depend on how many."""
+    from sim.api import profile_workloads, resolve_profile
+    from sim.simulate import simulate_workloads
+
+    workloads = profile_workloads("lenet-5", resolve_profile("lenet-5", "han2015", None), seed=3)
+    accelerator = load_hardware(hw)
+    alone = simulate_workloads(workloads, accelerator, threads=1)
+    together = simulate_workloads(workloads, accelerator, threads=4)
+    assert list(together.layers["variant"] + " " + together.layers["layer"]) == [
+        f"{v} {n}" for v in ("dense", "pruned") for n in ("conv1", "conv2", "fc1", "fc2")]
+    assert together.layers["numerics_checked"].all()
+    pd.testing.assert_frame_equal(alone.layers, together.layers)
+    pd.testing.assert_frame_equal(alone.actions, together.actions)
+
+
 def test_summary_table_has_a_total_per_variant(lenet5_results):
     table = summary_table(lenet5_results.layers)
     assert list(table.loc[table["layer"] == "total", "variant"]) == ["dense", "pruned"]
@@ -163,7 +180,7 @@ def test_cli_simulate_writes_files_and_fails_in_one_line(tmp_path, capsys):
     assert list(pruned["variant"].unique()) == ["pruned"]
     pd.testing.assert_frame_equal(pruned, full[full["variant"] == "pruned"].reset_index(drop=True))
     for args, words in ((["--hw", "han45nm"], ["systolic"]), (["--hw", "nope"], ["unknown hardware 'nope'"]),
-                        (["--no-dense"], ["--no-dense", "--profile"]),
+                        (["--no-dense"], ["--no-dense", "--profile"]), (["--threads", "0"], ["--threads 0"]),
                         (["--checkpoint", str(tmp_path / "missing.pt")], ["missing.pt", "does not exist"])):
         capsys.readouterr()
         assert main(["simulate", "--model", "lenet-300-100", *args, "--out", str(tmp_path / "bad")]) == 2
