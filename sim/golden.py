@@ -25,7 +25,8 @@ The round ends when nothing is left; rounds run one after another.
 Systolic (:func:`golden_systolic`), ideal memory: every fold of every group is run as a grid of PE
 registers: the stationary tile shifted in row by row, the streamed operands skewed into the
 edges, each PE multiplying what passes through it, the results shifted out; cycles and MACs
-(executed or gated by zero operands) counted as they happen.
+(executed or gated by zero operands) counted as they happen. With real memory the DRAM channel,
+the buffers and the array's steps are stepped clock by clock in :mod:`sim.golden_engine`.
 
 Sparse WS (``zero_weights: skip``, :mod:`sim.compaction`'s semantics): the weights are encoded
 in the hardware's format (:mod:`pruning.formats`); a loader walks each output's stored entries

@@ -58,6 +58,7 @@ from sim.compaction import compact, compacted_macs, compacted_numerics
 from sim.dram import DramTiming
 from sim.eie import EieRun, run_eie
 from sim.golden import check_eie, check_systolic
+from sim.golden_engine import check_engine
 from sim.engine import STALL_CAUSES, EngineResult, run_schedule
 from hwmodels.area import area_breakdown
 from sim.estimator import RESULT_COLUMNS, area_columns, edp_pj_s
@@ -286,6 +287,7 @@ def simulate_layer(layer: Layer, hw: Accelerator, ideal_memory: bool = False, nu
                   else compacted_numerics(layer.name, operands, compaction, array))
     if golden:
         check_systolic(layer, hw, engine.compute_cycles, macs, schedule, fillers)
+        check_engine(layer.name, schedule, hw, engine, ideal_memory)
     actions = _actions(layer, hw, macs, schedule)
     record = {**_record(workload, hw, layer, macs, schedule, engine, report, actions, ideal_memory, fillers),
               "golden_checked": golden}
