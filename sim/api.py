@@ -50,20 +50,19 @@ def profile_workloads(model: str, profile: DensityProfile | None, seed: int = 0,
     if not dense and profile is None:
         raise ValueError("dense=False needs a profile: without one there is only the dense workload")
     network = build_model(model, seed=seed)
-    if not dense:
-        densities = apply_profile(network, profile, reparametrize=False)
-        pruned = extract_workload(network, input_shape(model), name=model, seed=seed, copy_parameters=False)
-        return {"pruned": pruned.with_input_densities(densities)}
     # The network is private to this call and nothing trains it: pruning writes its zeros into
     # fresh weight tensors (no torch.nn.utils.prune reparametrisation), so both traces may share
     # the parameters' storage instead of copying it.
-    dense = extract_workload(network, input_shape(model), name=model, seed=seed, copy_parameters=False)
-    if profile is None:
-        return {"dense": dense}
-    dense = dense.with_input_densities({layer.name: 1.0 for layer in dense.compute_layers})
+    workloads = {}
+    if dense:
+        baseline = extract_workload(network, input_shape(model), name=model, seed=seed, copy_parameters=False)
+        if profile is None:
+            return {"dense": baseline}
+        workloads["dense"] = baseline.with_input_densities({layer.name: 1.0 for layer in baseline.compute_layers})
     densities = apply_profile(network, profile, reparametrize=False)
     pruned = extract_workload(network, input_shape(model), name=model, seed=seed, copy_parameters=False)
-    return {"dense": dense, "pruned": pruned.with_input_densities(densities)}
+    workloads["pruned"] = pruned.with_input_densities(densities)
+    return workloads
 
 
 def estimate_network(

@@ -77,6 +77,7 @@ def golden_engine(schedule: Schedule, hw: Accelerator, ideal_memory: bool = Fals
             raise SimulationError(f"the layer may take up to {bound:,} cycles with its DRAM; golden mode visits "
                                   f"every cycle and takes runs of at most {GOLDEN_MAX_CYCLES:,}")
     happened: dict[tuple, int] = {}  # event → the cycle it happened in
+    last_event = 0  # the latest of those cycles
 
     def ready(event: tuple | None, now: int) -> bool:
         return event is None or happened.get(event, now + 1) <= now
@@ -93,6 +94,7 @@ def golden_engine(schedule: Schedule, hw: Accelerator, ideal_memory: bool = Fals
             if sent_at is not None and sent_at == now:
                 bits, is_read, _, event = program[sending]
                 happened[event] = now + timing.latency_cycles if is_read and bits else now
+                last_event = max(last_event, happened[event])
                 sending, sent_at, settled = sending + 1, None, False
             if sent_at is None and sending < len(program) and ready(program[sending][2], now):
                 busy = timing.busy_cycles(program[sending][0])
@@ -107,7 +109,7 @@ def golden_engine(schedule: Schedule, hw: Accelerator, ideal_memory: bool = Fals
                 result.compute_cycles += step_cycles[step]
         if step == steps and array_done is None:
             array_done = now
-        if array_done is not None and sending == len(program) and max(happened.values(), default=0) <= now:
+        if array_done is not None and sending == len(program) and last_event <= now:
             break
         if computed_at is None and step < steps:  # the array waits this cycle: on what, first
             waiting = [s for s in READ_STREAMS if not ready((s, step), now)] or ["output_drain"]
