@@ -255,14 +255,9 @@ def _parse(origin: str, doc: Any) -> AreaTable:
     )
 
 
-def _area_docs() -> dict[str, Any]:
-    """name → parsed YAML of every shipped area table."""
-    return _shipped_docs(SCHEMA)
-
-
 def available_area_tables() -> tuple[str, ...]:
     """Names of the shipped area tables."""
-    return tuple(sorted(_area_docs()))
+    return tuple(sorted(_shipped_docs(SCHEMA)))
 
 
 def load_area_table(name_or_path: str = "area45") -> AreaTable:
@@ -285,7 +280,7 @@ def load_area_table(name_or_path: str = "area45") -> AreaTable:
 
 @lru_cache(maxsize=16)
 def _shipped_table(name: str) -> AreaTable:
-    return _resolve(f"hwmodels/data/{name}.yaml", _area_docs()[name])
+    return _resolve(f"hwmodels/data/{name}.yaml", _shipped_docs(SCHEMA)[name])
 
 
 def _resolve(origin: str, doc: Any) -> AreaTable:
@@ -303,10 +298,10 @@ def area_table_for(hw: Accelerator) -> AreaTable:
         except (OSError, ValueError) as error:
             raise UnknownAreaError(f"energy.area_table: {error}") from None
     else:
-        paired = [name for name, doc in _area_docs().items() if ref.table in (doc.get("energy_tables") or ())]
+        paired = [name for name, doc in _shipped_docs(SCHEMA).items() if ref.table in (doc.get("energy_tables") or ())]
         if len(paired) != 1:
             pairs = "; ".join(f"{name} for {', '.join(doc.get('energy_tables') or ())}"
-                              for name, doc in sorted(_area_docs().items()))
+                              for name, doc in sorted(_shipped_docs(SCHEMA).items()))
             raise UnknownAreaError(f"energy.table '{ref.table}' has {'no' if not paired else 'more than one'} "
                                    f"shipped area table ({pairs}); name one in energy.area_table")
         table = load_area_table(paired[0])

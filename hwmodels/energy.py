@@ -560,20 +560,26 @@ def _data_dir():
     return importlib.resources.files("hwmodels") / "data"
 
 
-@functools.lru_cache(maxsize=None)
-def _shipped_docs(schema: str) -> dict[str, Any]:
-    """name → parsed YAML of every ``hwmodels/data/*.yaml`` declaring ``schema`` (energy and area
-    tables share the folder; read once: shipped data does not change while running)."""
+@functools.lru_cache(maxsize=1)
+def _shipped_yaml() -> dict[str, Any]:
+    """name → parsed YAML of every ``hwmodels/data/*.yaml``, read once (shipped data does not
+    change while running); files that are not valid YAML are left out: not ours to judge, the
+    loader reports them when such a table is asked for."""
     docs = {}
     for entry in _data_dir().iterdir():
         if entry.name.endswith(".yaml") and entry.is_file():
             try:
-                doc = yaml.safe_load(entry.read_text(encoding="utf-8"))
+                docs[entry.name[: -len(".yaml")]] = yaml.safe_load(entry.read_text(encoding="utf-8"))
             except yaml.YAMLError:
-                continue  # not ours to judge; the loader reports it when the table is asked for
-            if isinstance(doc, dict) and doc.get("schema") == schema:
-                docs[entry.name[: -len(".yaml")]] = doc
+                continue
     return docs
+
+
+def _shipped_docs(schema: str) -> dict[str, Any]:
+    """name → parsed YAML of the shipped tables declaring ``schema`` (energy and area tables
+    share the folder)."""
+    return {name: doc for name, doc in _shipped_yaml().items()
+            if isinstance(doc, dict) and doc.get("schema") == schema}
 
 
 def available_energy_tables() -> tuple[str, ...]:

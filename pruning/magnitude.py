@@ -88,6 +88,13 @@ def _check_density(density: float) -> float:
     return value
 
 
+def _weight_to_prune(module: nn.Module) -> torch.Tensor:
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"{type(module).__name__} has no weight tensor to prune")
+    return weight
+
+
 def prune_to_density(module: nn.Module, density: float) -> None:
     """Prune ``module.weight`` by magnitude so that ``round(density * n)`` weights survive.
 
@@ -106,9 +113,7 @@ def prune_to_density(module: nn.Module, density: float) -> None:
     module has no ``weight`` tensor.
     """
     value = _check_density(density)
-    weight = getattr(module, "weight", None)
-    if not isinstance(weight, torch.Tensor):
-        raise TypeError(f"{type(module).__name__} has no weight tensor to prune")
+    weight = _weight_to_prune(module)
     n = weight.numel()
     k = round(value * n)
     scores = _effective_weight(module).abs()
@@ -137,9 +142,7 @@ def zero_to_density(module: nn.Module, density: float) -> None:
     module is already pruned through ``torch.nn.utils.prune``; TypeError if it has no weight.
     """
     value = _check_density(density)
-    weight = getattr(module, "weight", None)
-    if not isinstance(weight, torch.Tensor):
-        raise TypeError(f"{type(module).__name__} has no weight tensor to prune")
+    weight = _weight_to_prune(module)
     if hasattr(module, "weight_mask"):
         raise ValueError(f"{type(module).__name__} already carries a torch.nn.utils.prune mask; "
                          "use prune_to_density")
