@@ -106,8 +106,23 @@ def _differences(stored: Any, given: Any, prefix: str = "") -> list[str]:
     return []
 
 
-def _check_config(run_dir: Path, record: dict) -> None:
+def _with_defaults(stored: dict, config: Any) -> dict:
+    """``stored`` (a dataclass's record from config.json) with every field it lacks set to
+    that field's default: a run written before the field existed was made with the default."""
+    filled = dict(stored)
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.name not in filled and field.default is not dataclasses.MISSING:
+            filled[field.name] = json.loads(json.dumps(field.default))
+        elif dataclasses.is_dataclass(value) and isinstance(filled.get(field.name), dict):
+            filled[field.name] = _with_defaults(filled[field.name], value)
+    return filled
+
+
+def _check_config(run_dir: Path, record: dict, config: HanConfig) -> None:
     stored = json.loads((run_dir / "config.json").read_text())
+    if isinstance(stored.get("config"), dict):
+        stored["config"] = _with_defaults(stored["config"], config)
     if record.get("model_name") is None or stored.get("model_name") is None:
         # A name is only known sometimes; compare it only when both sides have one.
         stored = {**stored, "model_name": None}
@@ -244,7 +259,7 @@ def han_prune(model: nn.Module, data, config: HanConfig, run_dir: str | Path,
         if not resume:
             raise FileExistsError(f"{run_dir} already holds a run (config.json); pass "
                                   f"resume=True to continue it or choose another directory")
-        _check_config(run_dir, record)
+        _check_config(run_dir, record, config)
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_text(run_dir / "config.json", json.dumps({"format": CHECKPOINT_FORMAT, **record},

@@ -33,6 +33,7 @@ from torch.nn.utils import prune
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
+from pruning.augment import random_shift
 from pruning.magnitude import prunable_layers
 
 _REGULARIZATIONS = ("l1", "l2", "none")
@@ -50,6 +51,9 @@ class TrainConfig:
     Conv2d layer (Han Section 3.3: conv and FC layers are retrained separately); frozen
     layers are bit-identical after training. regularize_bias extends the L1/L2 penalty to
     the biases of prunable layers (off by default, as in Caffe's usual setting).
+    augment_shift > 0 moves every training image by a random whole-pixel offset of up to
+    that many pixels in each direction (:func:`pruning.augment.random_shift`, drawn from the
+    run's seeded generator); 0, the default, is Han's recipe without augmentation.
     """
     epochs: int = 10
     lr: float = 0.01
@@ -60,6 +64,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     trainable: str = "all"
     regularize_bias: bool = False
+    augment_shift: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
@@ -67,6 +72,9 @@ class TrainConfig:
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) \
                 or self.batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
+        if isinstance(self.augment_shift, bool) or not isinstance(self.augment_shift, int) \
+                or self.augment_shift < 0:
+            raise ValueError(f"augment_shift must be an int >= 0 (pixels), got {self.augment_shift!r}")
         for field, value in (("lr", self.lr), ("momentum", self.momentum),
                              ("reg_strength", self.reg_strength)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) \
@@ -285,6 +293,7 @@ def train(model: nn.Module, data, config: TrainConfig, seed: int = 0,
                            total=n_batches, desc=f"{desc} {epoch + 1}/{config.epochs}",
                            disable=not progress, file=sys.stderr)
                 for x, y in bar:
+                    x = random_shift(x, config.augment_shift, generator)
                     x, y = x.to(device), y.to(device)
                     optimizer.zero_grad(set_to_none=True)
                     out = model(x)

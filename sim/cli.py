@@ -136,8 +136,8 @@ def _cmd_prune(args: argparse.Namespace) -> int:
         layer_densities=args.layer_densities, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         regularization=args.regularization, reg_strength=args.reg_strength, retrain_epochs=args.retrain_epochs,
         retrain_lr=args.retrain_lr, retrain_regularization=args.retrain_regularization,
-        separate_conv_fc=args.separate_conv_fc, max_accuracy_drop=args.max_accuracy_drop, seed=args.seed,
-        hw=args.hw, activation_samples=args.activation_samples, val_size=args.val_size, data_dir=args.data_dir,
+        separate_conv_fc=args.separate_conv_fc, augment_shift=args.augment_shift,
+        max_accuracy_drop=args.max_accuracy_drop, seed=args.seed, hw=args.hw, activation_samples=args.activation_samples, val_size=args.val_size, data_dir=args.data_dir,
         download=args.download, **_compression_options(args))
     load_hardware(settings.hw)  # a bad --hw fails now, not after training
     run_dir = Path(args.run_dir or f"runs/{args.model}-{args.data}-{args.target}-seed{args.seed}")
@@ -400,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--retrain-regularization", default="l2", choices=("l1", "l2", "none"))
     prune.add_argument("--separate-conv-fc", action="store_true",
                        help="retrain conv layers with FC fixed, then FC with conv fixed (Han §3.3)")
+    prune.add_argument("--augment-shift", type=int, default=0, metavar="PIXELS",
+                       help="move each training image by a random offset of up to PIXELS in each direction, "
+                            "in training and retraining (default 0: Han's recipe, no augmentation)")
     prune.add_argument("--max-accuracy-drop", type=float, default=0.005,
                        help="with --layer-densities sensitivity: allowed drop per layer (default 0.005)")
     prune.add_argument("--hw", default="han45nm", help="hardware for the energy estimate (default han45nm)")

@@ -71,7 +71,9 @@ class PruneSettings:
     ``sensitivity`` — per-layer densities from a sensitivity analysis of the trained network
     (Han Fig. 6) allowing ``max_accuracy_drop``, scaled to the target; ``auto`` — han2015 where
     the profile has the network, else uniform. Retraining defaults to 1/10 of the learning rate
-    (Han §4.1, LeNets). ``quantise`` / ``activation_bits`` / ``per_channel`` / ``share_bits`` /
+    (Han §4.1, LeNets). ``augment_shift``: random shifts of up to that many pixels of every
+    training image, in training and retraining (:mod:`pruning.augment`; 0, Han's recipe, is
+    the default). ``quantise`` / ``activation_bits`` / ``per_channel`` / ``share_bits`` /
     ``share_epochs``: Deep Compression's later stages on the pruned model
     (:class:`pruning.compression.Compression`; all None: none)."""
 
@@ -89,6 +91,7 @@ class PruneSettings:
     retrain_lr: float | None = None
     retrain_regularization: str = "l2"
     separate_conv_fc: bool = False
+    augment_shift: int = 0
     max_accuracy_drop: float = 0.005
     seed: int = 0
     hw: str = "han45nm"
@@ -113,6 +116,10 @@ class PruneSettings:
             raise JobError(f"--target gives density {self.target_density}; valid: (0, 1], e.g. 12x or 0.08")
         if self.layer_densities not in DENSITY_SOURCES:
             raise JobError(f"--layer-densities '{self.layer_densities}'; valid: {', '.join(DENSITY_SOURCES)}")
+        if isinstance(self.augment_shift, bool) or not isinstance(self.augment_shift, int) \
+                or not 0 <= self.augment_shift < 14:
+            raise JobError(f"--augment-shift {self.augment_shift!r}: give whole pixels, 0 (no augmentation) "
+                           "to 13 (half of a 28-pixel image)")
         if self.val_size == 0 and self.layer_densities == "sensitivity":
             raise JobError("--val-size 0 leaves no validation images for --layer-densities sensitivity; "
                            "give --val-size > 0 or another --layer-densities")
@@ -128,12 +135,14 @@ class PruneSettings:
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.value("epochs"), lr=self.value("lr"), batch_size=self.value("batch_size"),
-                           regularization=self.regularization, reg_strength=self.value("reg_strength"))
+                           regularization=self.regularization, reg_strength=self.value("reg_strength"),
+                           augment_shift=self.augment_shift)
 
     def retrain_config(self) -> TrainConfig:
         lr = self.retrain_lr if self.retrain_lr is not None else self.value("lr") / 10
         return TrainConfig(epochs=self.retrain_epochs, lr=lr, batch_size=self.value("batch_size"),
-                           regularization=self.retrain_regularization, reg_strength=self.value("reg_strength"))
+                           regularization=self.retrain_regularization, reg_strength=self.value("reg_strength"),
+                           augment_shift=self.augment_shift)
 
 
 _COMPRESSION_OPTIONS = {"quantise_bits": "--quantise", "activation_bits": "--activation-bits",
@@ -299,6 +308,7 @@ def run_prune(settings: PruneSettings, run_dir: str | Path, resume: bool = False
     weights = int(sum(layer.weight_count for layer in workloads["pruned"].compute_layers))
     summary = {
         "model": settings.model, "data": settings.data, "seed": settings.seed,
+        "augment_shift": settings.augment_shift,
         "dense_test_error_pct": 100 * (1 - dense_accuracy),
         "pruned_test_error_pct": 100 * (1 - pruned_accuracy),
         "weights": weights, "kept_weights": kept, "compression": weights / kept,
@@ -377,6 +387,9 @@ def _report_markdown(summary: dict, han_table: pd.DataFrame, storage: pd.DataFra
         f"- energy on {summary['hardware']}: {summary['dense_energy_uj']:.3g} µJ → {summary['pruned_energy_uj']:.3g} µJ "
         f"({summary['energy_saving']:.1f}×)",
         f"- wall time: {summary['wall_s']:.0f} s",
+        *([f"- training images shifted by up to {summary['augment_shift']} pixel"
+           f"{'s' if summary['augment_shift'] > 1 else ''} (augmentation; Han et al. used none)"]
+          if summary.get("augment_shift") else []),
         "",
         "## Per layer, in the form of Han et al. 2015 Tables 2–5",
         "",

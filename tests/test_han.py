@@ -6,6 +6,7 @@ Tiny synthetic data, 1-epoch trainings."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import OrderedDict
@@ -447,3 +448,23 @@ def test_resume_with_different_config_raises(tmp_path, monkeypatch):
                   resume=True, progress=False)
     with pytest.raises(FileExistsError):
         han_prune(build_model("lenet-300-100"), DATA, config, tmp_path, progress=False)
+
+
+def test_resume_of_a_run_written_before_a_config_field_existed(tmp_path, monkeypatch):
+    """A config.json without a field (here TrainConfig.augment_shift, added later) was made
+    with that field's default: resuming with the default works, with another value it does not."""
+    _counting(monkeypatch, fail_at="round 1")
+    config = _config(iterations=2)
+    with pytest.raises(_Killed):
+        han_prune(build_model("lenet-300-100"), DATA, config, tmp_path, progress=False)
+    stored = json.loads((tmp_path / "config.json").read_text())
+    for phase in ("train", "retrain"):
+        del stored["config"][phase]["augment_shift"]
+    (tmp_path / "config.json").write_text(json.dumps(stored))
+    monkeypatch.undo()
+    shifted = _config(iterations=2, retrain=dataclasses.replace(config.retrain, augment_shift=1))
+    with pytest.raises(ValueError, match=r"retrain\.augment_shift"):
+        han_prune(build_model("lenet-300-100"), DATA, shifted, tmp_path, resume=True, progress=False)
+    resumed = han_prune(build_model("lenet-300-100"), DATA, config, tmp_path, resume=True,
+                        progress=False)
+    assert list(resumed.log["round"]) == [0, 1, 2]

@@ -90,10 +90,12 @@ def test_tradeoff_curves_on_a_small_mnist_subset():
 
 @needs_mnist
 def test_prune_lenet5_with_sensitivity_densities_and_separate_retraining(tmp_path):
-    """Han Fig. 6 sets the per-layer densities; conv and FC retrain apart (Han §3.3)."""
+    """Han Fig. 6 sets the per-layer densities; conv and FC retrain apart (Han §3.3); shifted
+    training images are recorded in the summary and the report."""
     result = subprocess.run(
         [sys.executable, "-m", "sim.cli", "prune", "--model", "lenet-5", "--epochs", "1", "--retrain-epochs", "1",
          "--iterations", "1", "--layer-densities", "sensitivity", "--separate-conv-fc", "--target", "10x",
+         "--augment-shift", "1",
          "--activation-samples", "100", "--quiet", "--run-dir", str(tmp_path / "run")],
         capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -102,7 +104,8 @@ def test_prune_lenet5_with_sensitivity_densities_and_separate_retraining(tmp_pat
     assert sensitivity[0] == "layer,pruned_fraction,accuracy" and len(sensitivity) == 1 + 4 * 10
     assert (run / "report" / "sensitivity.png").stat().st_size > 0
     summary = json.loads((run / "report" / "summary.json").read_text())
-    assert summary["compression"] >= 10.0
+    assert summary["compression"] >= 10.0 and summary["augment_shift"] == 1
+    assert "shifted by up to 1 pixel (augmentation" in (run / "report" / "report.md").read_text()
     history = (run / "rounds" / "history.csv").read_text()
     assert ",conv," in history and ",fc," in history  # both retraining phases ran
 
@@ -140,3 +143,15 @@ def test_tradeoff_l1_strength_reaches_only_the_l1_runs():
     strong_dense = strong[strong["pruned_fraction"] == 0.0].set_index("method")["accuracy"]
     assert strong_dense["L2 w/o retrain"] == dense["L2 w/o retrain"]
     assert strong_dense["L1 w/o retrain"] != dense["L1 w/o retrain"]
+
+
+def test_augment_shift_reaches_both_training_phases_and_bad_values_fail_in_one_line(tmp_path):
+    settings = PruneSettings(model="lenet-5", augment_shift=2)
+    assert settings.train_config().augment_shift == 2 and settings.retrain_config().augment_shift == 2
+    assert PruneSettings().train_config().augment_shift == 0       # Han's recipe by default
+    for bad in (-1, 14, 1.5):
+        with pytest.raises(JobError, match="--augment-shift"):
+            PruneSettings(augment_shift=bad)
+    result = _prune(tmp_path, "--augment-shift", "-3")
+    assert result.returncode == 2 and "--augment-shift" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
