@@ -137,7 +137,8 @@ def _cmd_prune(args: argparse.Namespace) -> int:
         regularization=args.regularization, reg_strength=args.reg_strength, retrain_epochs=args.retrain_epochs,
         retrain_lr=args.retrain_lr, retrain_regularization=args.retrain_regularization,
         separate_conv_fc=args.separate_conv_fc, augment_shift=args.augment_shift,
-        max_accuracy_drop=args.max_accuracy_drop, seed=args.seed, hw=args.hw, activation_samples=args.activation_samples, val_size=args.val_size, data_dir=args.data_dir,
+        max_accuracy_drop=args.max_accuracy_drop, seed=args.seed, hw=args.hw,
+        activation_samples=args.activation_samples, val_size=args.val_size, data_dir=args.data_dir,
         download=args.download, **_compression_options(args))
     load_hardware(settings.hw)  # a bad --hw fails now, not after training
     run_dir = Path(args.run_dir or f"runs/{args.model}-{args.data}-{args.target}-seed{args.seed}")
