@@ -15,8 +15,9 @@ Both act only on the weights of prunable (Linear/Conv2d) layers; biases only whe
 
 Determinism: ``train(..., seed)`` draws the data order from a private
 ``torch.Generator(seed)`` and seeds the global RNG (dropout) with ``seed`` inside a
-forked RNG state, so the same model, data, config and seed give bit-identical weights and
-the caller's global RNG state is left as it was.
+forked RNG state, so the same model, data, config and seed give bit-identical weights (with
+the same number of torch threads, which fixes the order of the float sums) and the caller's
+global RNG state is left as it was.
 """
 
 from __future__ import annotations
