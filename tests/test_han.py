@@ -468,3 +468,25 @@ def test_resume_of_a_run_written_before_a_config_field_existed(tmp_path, monkeyp
     resumed = han_prune(build_model("lenet-300-100"), DATA, config, tmp_path, resume=True,
                         progress=False)
     assert list(resumed.log["round"]) == [0, 1, 2]
+
+
+def test_resume_with_shifted_images_matches_uninterrupted(tmp_path, monkeypatch):
+    """The shifts come from each phase's seeded generator, so a resumed run draws the same."""
+    shifted = TrainConfig(epochs=1, lr=0.02, batch_size=32, augment_shift=1)
+    config = _config(iterations=2, train=shifted, retrain=dataclasses.replace(shifted, lr=0.002))
+    ref = han_prune(build_model("lenet-300-100", seed=0), DATA, config, tmp_path / "ref",
+                    progress=False)
+    _counting(monkeypatch, fail_at="round 2")
+    with pytest.raises(_Killed):
+        han_prune(build_model("lenet-300-100", seed=0), DATA, config, tmp_path / "run",
+                  progress=False)
+    monkeypatch.undo()
+    resumed = han_prune(build_model("lenet-300-100", seed=0), DATA, config, tmp_path / "run",
+                        resume=True, progress=False)
+    expected, got = _state(ref.model), _state(resumed.model)
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+    unshifted = han_prune(build_model("lenet-300-100", seed=0), DATA,
+                          _config(iterations=2, train=dataclasses.replace(shifted, augment_shift=0),
+                                  retrain=dataclasses.replace(shifted, lr=0.002, augment_shift=0)),
+                          tmp_path / "plain", progress=False)
+    assert not all(torch.equal(v, expected[k]) for k, v in _state(unshifted.model).items())
