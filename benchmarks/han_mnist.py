@@ -53,6 +53,10 @@ RUNS = {
         ["--model", "lenet-5", "--data", "fashion-mnist", "--target", "12x", "--iterations", "4",
          "--retrain-epochs", "10", "--retrain-lr", "0.01"],
         "Fashion-MNIST, no paper figure"),
+    "lenet-5-fashion-12x-shift2": (
+        ["--model", "lenet-5", "--data", "fashion-mnist", "--target", "12x", "--iterations", "4",
+         "--retrain-epochs", "10", "--retrain-lr", "0.01", "--augment-shift", "2"],
+        "Fashion-MNIST with training images shifted by up to 2 pixels"),
     "lenet-300-100-mnist-50x-oneshot": (
         ["--model", "lenet-300-100", "--data", "mnist", "--target", "50x", "--iterations", "1",
          "--retrain-epochs", "100", "--retrain-lr", "0.05"],
