@@ -298,10 +298,11 @@ def area_table_for(hw: Accelerator) -> AreaTable:
         except (OSError, ValueError) as error:
             raise UnknownAreaError(f"energy.area_table: {error}") from None
     else:
-        paired = [name for name, doc in _shipped_docs(SCHEMA).items() if ref.table in (doc.get("energy_tables") or ())]
+        shipped = _shipped_docs(SCHEMA)
+        paired = [name for name, doc in shipped.items() if ref.table in (doc.get("energy_tables") or ())]
         if len(paired) != 1:
             pairs = "; ".join(f"{name} for {', '.join(doc.get('energy_tables') or ())}"
-                              for name, doc in sorted(_shipped_docs(SCHEMA).items()))
+                              for name, doc in sorted(shipped.items()))
             raise UnknownAreaError(f"energy.table '{ref.table}' has {'no' if not paired else 'more than one'} "
                                    f"shipped area table ({pairs}); name one in energy.area_table")
         table = load_area_table(paired[0])
